@@ -15,23 +15,32 @@ import uuid
 from dataclasses import dataclass, field
 
 __all__ = [
+    "DEFAULT_MAX_FRAME",
     "ControlMessage",
     "FrameDecoder",
     "FramingError",
     "encode",
     "new_id",
-    "DEFAULT_MAX_FRAME",
 ]
 
 #: Largest frame accepted by default. The C++ server wedges above ~12 KB (a bug, see
 #: wire-protocol.md section 8); we accept anything up to this bound and refuse beyond it
 #: with a clear error instead of hanging.
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
-_MAX_LENGTH_DIGITS = len(str(DEFAULT_MAX_FRAME)) + 1
 
 
 class FramingError(ValueError):
-    """The byte stream is not ``<length>#<payload>``; the connection must be closed."""
+    """The byte stream is not ``<length>#<payload>``; the connection must be closed.
+
+    ``messages`` holds the messages of the same ``feed()`` call that were complete before
+    the bad bytes, so a caller may still act on them.
+    """
+
+    messages: list[ControlMessage]
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.messages = []
 
 
 @dataclass(slots=True)
@@ -71,6 +80,8 @@ def new_id() -> str:
 
 
 def encode(msg: ControlMessage) -> bytes:
+    """``<utf-8 length>#<payload>``. Tokens are not escaped (neither peer does): a token
+    holding ``|`` or CR LF would be read back as different tokens."""
     data = msg.payload().encode("utf-8")
     return b"%d#" % len(data) + data
 
@@ -80,14 +91,21 @@ class FrameDecoder:
 
     Copes with frames split anywhere (inside the length digits too) and many frames per read.
     Invalid UTF-8 inside a payload is replaced, not fatal, so one bad frame does not lose the
-    ones after it.
+    ones after it. On a framing error the messages decoded before the bad bytes are on the
+    exception (``FramingError.messages``); the connection must then be closed.
     """
 
-    __slots__ = ("_buf", "_max_frame")
+    __slots__ = ("_buf", "_max_digits", "_max_frame", "_need")
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
+        if max_frame < 0:
+            raise ValueError(f"max_frame must not be negative, got {max_frame}")
         self._buf = bytearray()
         self._max_frame = max_frame
+        # leading zeros are legal, so allow one digit more than the largest length needs
+        self._max_digits = len(str(max_frame)) + 1
+        #: bytes the buffer must hold before the pending frame can complete (0: unknown)
+        self._need = 0
 
     @property
     def buffered(self) -> int:
@@ -96,29 +114,48 @@ class FrameDecoder:
     def feed(self, data: bytes) -> list[ControlMessage]:
         buf = self._buf
         buf += data
+        n = len(buf)
+        if n < self._need:  # still inside a frame whose length we know: nothing to do
+            return []
         out: list[ControlMessage] = []
         pos = 0
-        n = len(buf)
-        while pos < n:
-            hash_at = buf.find(b"#", pos, min(n, pos + _MAX_LENGTH_DIGITS + 1))
-            if hash_at < 0:
-                if n - pos > _MAX_LENGTH_DIGITS or not buf[pos:n].isdigit():
+        max_digits = self._max_digits
+        try:
+            while pos < n:
+                hash_at = buf.find(b"#", pos, min(n, pos + max_digits + 1))
+                if hash_at < 0:
+                    if n - pos > max_digits or not buf[pos:n].isdigit():
+                        raise FramingError(
+                            f"frame does not start with <length>#: {bytes(buf[pos:pos + 20])!r}"
+                        )
+                    if int(buf[pos:n]) > self._max_frame:
+                        raise FramingError(
+                            f"frame of {int(buf[pos:n])}+ bytes exceeds limit {self._max_frame}"
+                        )
+                    self._need = 0
+                    break
+                digits = buf[pos:hash_at]
+                if not digits.isdigit():
                     raise FramingError(
-                        f"frame does not start with <length>#: {bytes(buf[pos:pos + 20])!r}"
+                        f"frame does not start with <length>#: {bytes(digits[:20])!r}"
                     )
-                break
-            digits = bytes(buf[pos:hash_at])
-            if not digits.isdigit():
-                raise FramingError(f"frame does not start with <length>#: {digits[:20]!r}")
-            length = int(digits)
-            if length > self._max_frame:
-                raise FramingError(f"frame of {length} bytes exceeds limit {self._max_frame}")
-            end = hash_at + 1 + length
-            if end > n:
-                break
-            payload = bytes(buf[hash_at + 1 : end]).decode("utf-8", errors="replace")
-            out.append(ControlMessage.from_payload(payload))
-            pos = end
-        if pos:
-            del buf[:pos]
+                length = int(digits)
+                if length > self._max_frame:
+                    raise FramingError(f"frame of {length} bytes exceeds limit {self._max_frame}")
+                end = hash_at + 1 + length
+                if end > n:
+                    self._need = end - pos
+                    break
+                payload = buf[hash_at + 1 : end].decode("utf-8", errors="replace")
+                out.append(ControlMessage.from_payload(payload))
+                pos = end
+            else:
+                self._need = 0
+        except FramingError as exc:
+            exc.messages = out
+            self._need = 0  # the bad bytes stay first in the buffer: every feed fails again
+            raise
+        finally:
+            if pos:
+                del buf[:pos]
         return out

@@ -1,0 +1,1508 @@
+"""The engine: transports, transactions, dialogs and apps wired together.
+
+Data flow: a transport hands a parsed message to ``_on_message``; requests find (or create)
+their server transaction, responses their client transaction (``drachtio.sip.transaction``
+machines, driven by one ``TimerHeap``); what an app must see leaves as a control message on
+the owning ``AppSession``. App commands arrive through ``ControlHandler`` and end up in the
+``app_*`` methods here (and in ``ProxyCore`` for ``proxy``).
+
+Everything that can be answered without an app is answered here: 100 Trying, 503 when no
+app routed the method, CANCEL (200 + 487), ACK for non-2xx, 481 for unknown dialogs, 400 for
+malformed requests, 2xx retransmission until ACK (and BYE on ACK timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from drachtio.engine import frames
+from drachtio.engine.appmsg import AppSip
+from drachtio.engine.apps import AppLink, AppSession, RouteTable
+from drachtio.engine.build import (
+    BuildError,
+    build_in_dialog_request,
+    build_new_request,
+    build_response,
+    contact_for,
+    has_option,
+)
+from drachtio.engine.config import EngineConfig, is_ip
+from drachtio.engine.control import ControlHandler
+from drachtio.engine.controlserver import start_control_server
+from drachtio.engine.ids import new_branch, new_id, new_tag
+from drachtio.engine.msgutil import freeze, stamp_via, stateless_response
+from drachtio.engine.records import ClientTxn, Dest, DialogRec, ServerTxn
+from drachtio.engine.timers import TimerHeap
+from drachtio.engine.transport import LocalTransport, Source, TcpConnection, TransportManager
+from drachtio.sip import (
+    Limits,
+    Message,
+    NameAddr,
+    Request,
+    Response,
+    SipParseError,
+    SipURI,
+    parse_message,
+)
+from drachtio.sip.dialog import Dialog, DialogState, dialog_id
+from drachtio.sip.transaction import (
+    Ack2xxWaiter,
+    ClientInviteTransaction,
+    ClientNonInviteTransaction,
+    DeliverRequest,
+    DeliverResponse,
+    MergedRequestIndex,
+    SendBye,
+    SendMessage,
+    ServerInviteTransaction,
+    ServerNonInviteTransaction,
+    TimerConfig,
+    TransactionKey,
+    TransactionState,
+    TransactionStateError,
+    TransactionTerminated,
+    TransactionTimeout,
+    TransportError,
+    cancelled_transaction_key,
+    make_cancel,
+    make_trying,
+    transaction_key_for_request,
+    transaction_key_for_response,
+)
+
+__all__ = ["Engine", "EngineConfig"]
+
+log = logging.getLogger("drachtio.engine")
+
+_S = TransactionState
+_ROUTED_WITH_TO_TAG = frozenset(
+    {"OPTIONS", "INFO", "NOTIFY", "MESSAGE", "PUBLISH", "SUBSCRIBE", "REGISTER"}
+)
+REASON_CANCEL_AFTER_200 = 'SIP ;cause=200 ;text="CANCEL after 200 OK"'
+REASON_CANCEL_RACE = 'SIP ;cause=200 ;text="ACK-BYE due to cancel race condition"'
+
+
+class DestError(ValueError):
+    """No way to send: the text is the NOK reason."""
+
+
+class Engine:
+    """A drachtio-compatible SIP server: ``await Engine(cfg).start()``."""
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        cfg = config if config is not None else EngineConfig()
+        if not isinstance(cfg, EngineConfig):
+            raise TypeError(f"Engine() takes an EngineConfig, got {type(cfg).__name__}")
+        self.config = cfg
+        t1x64 = cfg.t1x64
+        self.timer_config = TimerConfig(
+            t1=cfg.t1, t2=max(cfg.t2, cfg.t1), t4=cfg.t4, t1x64=cfg.timer_h,
+            d=min(32.0, t1x64),
+        )
+        self.limits = Limits(max_message_size=cfg.max_message_size)
+        self.routes = RouteTable()
+        self.sessions: set[AppSession] = set()
+        self.control = ControlHandler(self)
+        self.server_txns: dict[TransactionKey, ServerTxn] = {}
+        self.pending_app: dict[str, ServerTxn] = {}
+        self.client_txns: dict[TransactionKey, ClientTxn] = {}
+        self.client_by_id: dict[str, ClientTxn] = {}
+        self.uac_outcome: dict[str, ClientTxn] = {}  # dialog id -> INVITE txn with its final
+        self.dialogs_by_id: dict[str, DialogRec] = {}
+        self.dialogs_by_tags: dict[tuple[str, str, str], DialogRec] = {}
+        self.merged = MergedRequestIndex()
+        self.transports: TransportManager | None = None
+        self.timers: TimerHeap | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._admin: asyncio.Server | None = None
+        self._admin_port: int | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._started = False
+        self.stats: dict[str, int] = {
+            "requests_in": 0, "responses_in": 0, "bad_messages": 0, "app_connections": 0,
+        }
+        from drachtio.engine.proxy import ProxyCore
+
+        self.proxy = ProxyCore(self)
+
+    # ---------------------------------------------------------------------------------------
+    # lifecycle
+
+    async def start(self) -> None:
+        if self._started:
+            raise RuntimeError("engine already started")
+        loop = asyncio.get_running_loop()
+        self.loop = loop
+        self.timers = TimerHeap(loop)
+        tm = TransportManager(
+            self.config.contact_list(),
+            on_datagram=self._on_datagram,
+            on_stream_message=self._on_stream_message,
+            on_stream_error=self._on_stream_error,
+            limits=self.limits,
+            max_connections=self.config.max_tcp_connections,
+            idle_timeout=self.config.tcp_idle_timeout,
+            udp_buffer_size=self.config.udp_buffer_size,
+        )
+        await tm.start()
+        self.transports = tm
+        if self.config.admin_port is not None:
+            try:
+                self._admin = await start_control_server(
+                    self, self.config.admin_host, self.config.admin_port
+                )
+            except BaseException:
+                await tm.stop()
+                raise
+            self._admin_port = self._admin.sockets[0].getsockname()[1]
+        self._started = True
+        self._sweeper = loop.call_later(1.0, self._sweep)
+        log.info("drachtio engine started: sip %s; admin %s", " ".join(self.sip_hostports),
+                 f"tcp {self.config.admin_host}:{self._admin_port}" if self._admin else "none")
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self._admin is not None:
+            self._admin.close()
+        for s in list(self.sessions):
+            s.close()
+        if self._admin is not None:
+            try:
+                await asyncio.wait_for(self._admin.wait_closed(), 1.0)
+            except (TimeoutError, asyncio.TimeoutError):
+                pass
+            self._admin = None
+        if self.transports is not None:
+            await self.transports.stop()
+        if self.timers is not None:
+            self.timers.close()
+
+    async def __aenter__(self) -> Engine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def sip_hostports(self) -> list[str]:
+        return self.transports.hostports() if self.transports is not None else []
+
+    @property
+    def admin_port(self) -> int | None:
+        return self._admin_port
+
+    def sip_port(self, proto: str = "udp") -> int:
+        """The actual port of the first ``proto`` transport (handy with ephemeral ports)."""
+        assert self.transports is not None
+        for lt in self.transports.locals:
+            if lt.proto == proto:
+                return lt.port
+        raise ValueError(f"no {proto} transport")
+
+    # ---------------------------------------------------------------------------------------
+    # apps
+
+    def attach(self, link: AppLink, name: str = "", *, authenticated: bool = True) -> AppSession:
+        """Connect an application through ``link``.
+
+        In-process links are trusted (``authenticated=True``); the TCP control server
+        attaches its connections unauthenticated, so they must send ``authenticate`` first.
+        """
+        session = AppSession(link, self.control.handle, self._app_closed, name)
+        session.authenticated = authenticated
+        self.sessions.add(session)
+        self.stats["app_connections"] = len(self.sessions)
+        return session
+
+    def _app_closed(self, session: AppSession) -> None:
+        self.sessions.discard(session)
+        self.stats["app_connections"] = len(self.sessions)
+        self.routes.remove_session(session)
+        # requests the app never answered: answer them now rather than leave callers hanging
+        for txn_id, st in list(self.pending_app.items()):
+            if st.owner is session:
+                self._give_up_pending(st, 503)
+        self.proxy.app_closed(session)
+
+    def _cdr(self, kind: str, source: str, data: bytes, extra: str | None = None) -> None:
+        if not self.config.cdrs:
+            return
+        s = self.routes.pick("cdr:" + kind)
+        if s is not None:
+            s.send(frames.cdr(kind, source, data, extra))
+
+    # ---------------------------------------------------------------------------------------
+    # timers and machines
+
+    def now(self) -> float:
+        assert self.loop is not None
+        return self.loop.time()
+
+    def _schedule(self, rec: Any, wake: Callable[[float], None]) -> None:
+        """(Re-)arm ``rec.timer`` for ``rec.machine.next_timer()``."""
+        nt = rec.machine.next_timer()
+        t = rec.timer
+        if nt is None:
+            if t is not None:
+                t.cancel()
+                rec.timer = None
+            return
+        if t is not None and t.alive:
+            if t.when <= nt:
+                return
+            t.cancel()
+        assert self.timers is not None
+        rec.timer = self.timers.call_at(nt, wake)
+
+    # server transactions ------------------------------------------------------------------
+
+    def _run_server(self, st: ServerTxn, actions: list[Any]) -> None:
+        for a in actions:
+            t = type(a)
+            if t is SendMessage:
+                self._send(st.dest, a.msg)
+            elif t is TransactionTerminated:
+                self._server_done(st)
+                return
+            elif t is TransactionTimeout:
+                if log.isEnabledFor(logging.INFO):
+                    log.info("no ACK for %s final response to %s (timer H)", st.final,
+                             st.request.call_id)
+            elif t is TransportError:
+                log.info("transport error answering %s", st.request.method)
+        self._schedule(st, lambda now, st=st: self._wake_server(st, now))
+
+    def _wake_server(self, st: ServerTxn, now: float) -> None:
+        st.timer = None
+        self._run_server(st, st.machine.handle_timer(now))
+
+    def _server_done(self, st: ServerTxn) -> None:
+        if st.timer is not None:
+            st.timer.cancel()
+            st.timer = None
+        if self.server_txns.get(st.key) is st:
+            del self.server_txns[st.key]
+        if st.request.to.tag is None:
+            self.merged.discard(st.request)
+        if st.id and self.pending_app.get(st.id) is st:
+            del self.pending_app[st.id]
+
+    def _new_server_txn(self, req: Request, src: Source, key: TransactionKey) -> ServerTxn:
+        reliable = src.conn is not None
+        if req.method == "INVITE":
+            machine: Any = ServerInviteTransaction(req, reliable=reliable, timers=self.timer_config)
+        else:
+            machine = ServerNonInviteTransaction(req, reliable=reliable, timers=self.timer_config)
+        st = ServerTxn(key, machine, req, Dest(src.local, src.host, src.port, src.conn))
+        st.created = self.now()
+        self.server_txns[key] = st
+        if req.to.tag is None:
+            self.merged.add(req)
+        machine.receive(req, st.created)  # the creating request: DeliverRequest
+        return st
+
+    def _respond(self, st: ServerTxn, resp: Response) -> bytes:
+        """Send ``resp`` on ``st``; returns the bytes sent. Raises TransactionStateError."""
+        data = freeze(resp)
+        actions = st.machine.send(resp, self.now())
+        if resp.status >= 200:
+            st.final = resp.status
+        self._run_server(st, actions)
+        return data
+
+    def _reply(self, st: ServerTxn, status: int, reason: str | None = None,
+               headers: list[tuple[str, str]] | None = None) -> None:
+        """An engine-generated response (no app involved) on transaction ``st``."""
+        tag = None
+        if status > 100 and st.request.to.tag is None:
+            if st.to_tag is None:
+                st.to_tag = new_tag()
+            tag = st.to_tag
+        resp = st.request.create_response(status, reason, to_tag=tag, headers=headers)
+        try:
+            self._respond(st, resp)
+        except TransactionStateError:
+            pass
+
+    def _reply_new(self, req: Request, src: Source, status: int, reason: str | None = None,
+                   headers: list[tuple[str, str]] | None = None) -> None:
+        """Answer a request that has no transaction yet (creates one for retransmissions)."""
+        key = transaction_key_for_request(req)
+        st = self.server_txns.get(key)
+        if st is None:
+            st = self._new_server_txn(req, src, key)
+        self._reply(st, status, reason, headers)
+
+    # client transactions ------------------------------------------------------------------
+
+    def _run_client(self, ct: ClientTxn, actions: list[Any]) -> None:
+        for a in actions:
+            t = type(a)
+            if t is SendMessage:
+                self._send(ct.dest, a.msg, lambda ct=ct: self._client_transport_error(ct))
+            elif t is DeliverResponse:
+                if ct.on_response is not None:
+                    try:
+                        ct.on_response(ct, a.msg, a.retransmission)
+                    except Exception:
+                        log.exception("error handling response %s", a.msg.status)
+            elif t is TransactionTerminated:
+                self._client_done(ct)
+                return
+            elif t is TransactionTimeout:
+                if ct.on_timeout is not None:
+                    ct.on_timeout(ct, a.timer)
+            elif t is TransportError:
+                if ct.on_error is not None:
+                    ct.on_error(ct)
+        self._schedule(ct, lambda now, ct=ct: self._wake_client(ct, now))
+
+    def _wake_client(self, ct: ClientTxn, now: float) -> None:
+        ct.timer = None
+        self._run_client(ct, ct.machine.handle_timer(now))
+
+    def _client_transport_error(self, ct: ClientTxn) -> None:
+        if ct.machine.terminated:
+            return
+        self._run_client(ct, ct.machine.transport_error(self.now()))
+
+    def _client_done(self, ct: ClientTxn) -> None:
+        if ct.timer is not None:
+            ct.timer.cancel()
+            ct.timer = None
+        if self.client_txns.get(ct.key) is ct:
+            del self.client_txns[ct.key]
+        if ct.id and self.client_by_id.get(ct.id) is ct:
+            del self.client_by_id[ct.id]
+
+    def _start_client(
+        self,
+        req: Request,
+        dest: Dest,
+        *,
+        owner: AppSession | None = None,
+        on_response: Callable[[ClientTxn, Response, bool], None] | None = None,
+        on_timeout: Callable[[ClientTxn, str], None] | None = None,
+        on_error: Callable[[ClientTxn], None] | None = None,
+        txn_id: str = "",
+    ) -> ClientTxn:
+        reliable = dest.reliable
+        if req.method == "INVITE":
+            machine: Any = ClientInviteTransaction(req, reliable=reliable, timers=self.timer_config)
+        else:
+            machine = ClientNonInviteTransaction(req, reliable=reliable, timers=self.timer_config)
+        key = TransactionKey(req.top_via.branch or "", req.method)
+        ct = ClientTxn(key, machine, req, dest)
+        ct.owner = owner
+        ct.on_response = on_response
+        ct.on_timeout = on_timeout if on_timeout is not None else self._default_timeout
+        ct.on_error = on_error if on_error is not None else self._default_error
+        ct.id = txn_id
+        self.client_txns[key] = ct
+        if txn_id:
+            self.client_by_id[txn_id] = ct
+        self._run_client(ct, machine.send(req, self.now()))
+        return ct
+
+    def _default_timeout(self, ct: ClientTxn, timer: str) -> None:
+        self._synth_response(ct, 408, "Request Timeout")
+
+    def _default_error(self, ct: ClientTxn) -> None:
+        self._synth_response(ct, 503, "Service Unavailable")
+
+    def _synth_response(self, ct: ClientTxn, status: int, reason: str) -> None:
+        """A locally generated final response for a request that got none (timeout, error)."""
+        if ct.final or ct.on_response is None:
+            return
+        resp = ct.request.create_response(status, reason)
+        ct.final = status
+        try:
+            ct.on_response(ct, resp, False)
+        except Exception:
+            log.exception("error handling synthesized %s", status)
+
+    # ---------------------------------------------------------------------------------------
+    # sending
+
+    def _send(self, dest: Dest, msg: Message, on_error: Callable[[], None] | None = None) -> None:
+        data = msg.to_bytes()
+        assert self.transports is not None
+        self.transports.send(dest.local, dest.host, dest.port, data, dest.conn, on_error)
+
+    def _send_bytes(self, dest: Dest, data: bytes) -> None:
+        assert self.transports is not None
+        self.transports.send(dest.local, dest.host, dest.port, data, dest.conn, None)
+
+    def _via_for(self, local: LocalTransport, branch: str | None = None) -> str:
+        return f"SIP/2.0/{local.via_transport} {local.host}:{local.port};rport;branch={branch or new_branch()}"
+
+    def hop_for_uri(self, uri_text: str) -> tuple[str, str, int]:
+        """(proto, host, port) of the next hop for a URI (RFC 3263 without DNS SRV/NAPTR)."""
+        text = uri_text.strip()
+        if text.startswith("<") and ">" in text:
+            text = text[1 : text.index(">")]
+        if ":" not in text or text.split(":", 1)[0].lower() not in ("sip", "sips"):
+            if "@" not in text and ":" not in text.split(";")[0].replace("[", "").split("]")[-1]:
+                text = "sip:" + text
+            elif not text.lower().startswith(("sip:", "sips:")):
+                text = "sip:" + text
+        try:
+            uri = SipURI.parse(text)
+        except SipParseError:
+            raise DestError(f"invalid request-uri: {uri_text}") from None
+        if uri.scheme not in ("sip", "sips") or not uri.host:
+            raise DestError(f"invalid request-uri: {uri_text}")
+        proto = (uri.params.get("transport") or "").lower()
+        if uri.scheme == "sips":
+            proto = "tls"
+        assert self.transports is not None
+        if not proto:
+            proto = "udp" if self.transports.has_proto("udp") else "tcp"
+        if not self.transports.has_proto(proto):
+            raise DestError("requested protocol/transport not available")
+        host = uri.params.get("maddr") or uri.host
+        host = host.strip("[]")
+        port = uri.port or (5061 if proto == "tls" else 5060)
+        return proto, host, port
+
+    def resolve_dest(
+        self,
+        proto: str,
+        host: str,
+        port: int,
+        then: Callable[[Dest], None],
+        fail: Callable[[str], None],
+    ) -> None:
+        """Call ``then(Dest)`` now for an IP, after a DNS lookup for a name."""
+        assert self.transports is not None
+        local = self.transports.select(proto, host)
+        if local is None:
+            fail("requested protocol/transport not available")
+            return
+        if is_ip(host):
+            then(Dest(local, host, port))
+            return
+        loop = self.loop
+        assert loop is not None
+
+        async def lookup() -> None:
+            try:
+                infos = await loop.getaddrinfo(host, port, type=0, proto=0)
+                ip = next(i[4][0] for i in infos if i[0].name == "AF_INET") if any(
+                    i[0].name == "AF_INET" for i in infos) else infos[0][4][0]
+            except (OSError, StopIteration, IndexError):
+                fail(f"failed to resolve {host}")
+                return
+            try:
+                then(Dest(local, ip, port))
+            except Exception:
+                log.exception("error sending to %s", host)
+
+        loop.create_task(lookup())
+
+    # ---------------------------------------------------------------------------------------
+    # receiving from the network
+
+    def _on_datagram(self, local: LocalTransport, data: bytes, addr: tuple[str, int]) -> None:
+        if len(data) < 8 and not data.strip():
+            return  # keep-alive
+        src = Source(local, addr[0], addr[1])
+        try:
+            msg = parse_message(data, self.limits)
+        except SipParseError as err:
+            self._bad_message(err, src)
+            return
+        self._on_message(msg, src)
+
+    def _on_stream_message(self, conn: TcpConnection, msg: Message) -> None:
+        src = conn.source
+        assert src is not None
+        self._on_message(msg, src)  # type: ignore[arg-type]
+
+    def _on_stream_error(self, conn: TcpConnection, err: SipParseError) -> None:
+        src = conn.source
+        if src is not None:
+            for m in getattr(err, "preceding", ()):
+                try:
+                    self._on_message(m, src)
+                except Exception:
+                    log.exception("error handling SIP message")
+            self._bad_message(err, src)
+
+    def _bad_message(self, err: SipParseError, src: Source) -> None:
+        self.stats["bad_messages"] += 1
+        m = err.message
+        if log.isEnabledFor(logging.INFO):
+            log.info("malformed SIP from %s:%s: %s", src.host, src.port, err.reason)
+        if not isinstance(m, Request) or m.method == "ACK":
+            return
+        try:
+            h = m._headers
+            if not all(k in h._keys for k in ("via", "from", "to", "call-id", "cseq")):
+                return
+            resp = stateless_response(m, err.status or 400, err.reason, to_tag=new_tag())
+            self._send(Dest(src.local, src.host, src.port, src.conn), resp)
+        except Exception:
+            log.debug("could not answer malformed request", exc_info=True)
+
+    def _on_message(self, msg: Request | Response, src: Source) -> None:
+        try:
+            if isinstance(msg, Request):
+                self.stats["requests_in"] += 1
+                self._on_request(msg, src)
+            else:
+                self.stats["responses_in"] += 1
+                self._on_response(msg, src)
+        except SipParseError as err:
+            if err.message is None:
+                err.message = msg
+            self._bad_message(err, src)
+        except Exception:
+            log.exception("error handling SIP message from %s:%s", src.host, src.port)
+
+    # requests -----------------------------------------------------------------------------
+
+    def _on_request(self, req: Request, src: Source) -> None:
+        stamp_via(req, src.host, src.port)
+        method = req.method
+        if method == "ACK":
+            self._on_ack(req, src)
+            return
+        if method == "CANCEL":
+            self._on_cancel(req, src)
+            return
+        key = transaction_key_for_request(req)
+        st = self.server_txns.get(key)
+        if st is not None:  # retransmission
+            self._run_server(st, st.machine.receive(req, self.now()))
+            return
+        if req.has("Route") and self.proxy.is_our_route(req):
+            self.proxy.in_dialog(req, src)
+            return
+        if req.to.tag is not None:
+            self._in_dialog_request(req, src, key)
+            return
+        if self.merged.is_merged(req):
+            st = self._new_server_txn(req, src, key)
+            self._reply(st, 482, "Loop Detected")
+            return
+        self._new_request(req, src, key)
+
+    def _new_request(self, req: Request, src: Source, key: TransactionKey) -> None:
+        method = req.method
+        scheme = req.uri.partition(":")[0].lower()
+        if scheme not in ("sip", "sips", "tel"):
+            st = self._new_server_txn(req, src, key)
+            self._reply(st, 416, "Unsupported URI Scheme")
+            return
+        try:
+            req.validate()
+        except SipParseError as err:
+            self._bad_message(err, src)
+            return
+        st = self._new_server_txn(req, src, key)
+        if method == "INVITE":
+            self._respond(st, make_trying(req))
+            existing = self.dialogs_by_id.get(dialog_id(req.call_id, req.from_.tag or ""))
+            if existing is not None and existing.dialog.is_uas and existing.dialog.confirmed \
+                    and not existing.terminated:
+                self._reply(st, 491, "Request Pending")
+                return
+            if self.config.always_send_180:
+                self._reply(st, 180, "Ringing")
+        elif method == "OPTIONS" and self.config.options_auto_respond is not None \
+                and req.get("User-Agent") == self.config.options_auto_respond:
+            self._reply(st, 200, "OK")
+            return
+        elif method in ("BYE", "UPDATE", "PRACK"):
+            self._reply(st, 481, "Call/Transaction Does Not Exist")
+            return
+        app = self.routes.pick(method.lower())
+        data = freeze(req)
+        if app is None:
+            if method == "INVITE":
+                self._cdr("attempt", "network", data)
+            self._reply(st, 503, "Service Unavailable")
+            if method == "INVITE":
+                self._cdr("stop", "application", st.machine.last_response.to_bytes()
+                          if st.machine.last_response else data, "call-rejected")
+            return
+        self._hand_to_app(st, app, data, src)
+
+    def _hand_to_app(self, st: ServerTxn, app: AppSession, data: bytes, src: Source) -> None:
+        st.owner = app
+        st.id = new_id()
+        st.size = len(data)
+        self.pending_app[st.id] = st
+        app.send(frames.sip_new_request(data, src.proto, src.host, src.port, st.id,
+                                        src.local.host, src.local.port))
+        if st.request.method == "INVITE":
+            self._cdr("attempt", "network", data)
+
+    def _in_dialog_request(self, req: Request, src: Source, key: TransactionKey) -> None:
+        method = req.method
+        rec = self.dialogs_by_tags.get((req.call_id, req.to.tag or "", req.from_.tag or ""))
+        if rec is None or rec.terminated:
+            if method in _ROUTED_WITH_TO_TAG:
+                self._new_request(req, src, key)
+                return
+            st = self._new_server_txn(req, src, key)
+            self._reply(st, 481, "Call/Transaction Does Not Exist")
+            return
+        try:
+            req.validate()
+        except SipParseError as err:
+            self._bad_message(err, src)
+            return
+        st = self._new_server_txn(req, src, key)
+        st.dialog = rec
+        verdict = rec.dialog.receive_request(req)
+        if verdict is not None:
+            self._reply(st, verdict)
+            return
+        owner = rec.owner
+        if owner is None or owner.closed:
+            self._reply(st, 481, "Call/Transaction Does Not Exist")
+            if method == "BYE":
+                self._end_dialog(rec)
+            return
+        if method == "INVITE":
+            self._respond(st, make_trying(req))
+            if rec.pending_invite is not None:
+                self._reply(st, 491, "Request Pending")
+                return
+        data = freeze(req)
+        st.owner = owner
+        st.id = new_id()
+        st.size = len(data)
+        self.pending_app[st.id] = st
+        if method == "BYE":
+            self._end_dialog(rec)
+            self._cdr("stop", "network", data, "normal-release")
+        elif method == "PRACK":
+            self._prack_received(rec, req)
+        elif method == "NOTIFY" and rec.dialog.method == "SUBSCRIBE":
+            state = (req.get("Subscription-State") or "").strip().lower()
+            if state.startswith("terminated"):
+                self._end_dialog(rec)
+        owner.send(frames.sip_in_dialog(data, "network", src.proto, src.host, src.port,
+                                        st.id, rec.id))
+
+    def _on_ack(self, req: Request, src: Source) -> None:
+        key = transaction_key_for_request(req)
+        st = self.server_txns.get(key)
+        if st is not None and st.machine.state in (_S.COMPLETED, _S.CONFIRMED):
+            self._run_server(st, st.machine.receive(req, self.now()))
+            return
+        rec = self.dialogs_by_tags.get((req.call_id, req.to.tag or "", req.from_.tag or ""))
+        if rec is None:
+            if req.has("Route") and self.proxy.is_our_route(req):
+                self.proxy.in_dialog(req, src)
+            return
+        waiter = rec.ack_waiter
+        if waiter is None:
+            return  # a retransmitted ACK, or one for a 2xx we no longer wait on
+        actions = waiter.receive(req, self.now())
+        self._run_waiter(rec, actions, ack_src=src)
+
+    def _on_cancel(self, req: Request, src: Source) -> None:
+        key = transaction_key_for_request(req)
+        st = self.server_txns.get(key)
+        if st is not None:
+            self._run_server(st, st.machine.receive(req, self.now()))
+            return
+        inv = self.server_txns.get(cancelled_transaction_key(req))
+        cst = self._new_server_txn(req, src, key)
+        if inv is None:
+            if self.proxy.cancel_unknown(req, cst):
+                return
+            self._reply(cst, 481, "Call/Transaction Does Not Exist")
+            return
+        if inv.proxy is not None:
+            if inv.to_tag is None:
+                inv.to_tag = new_tag()
+            cst.to_tag = inv.to_tag
+            self._reply(cst, 200, "OK")
+            self.proxy.cancel(inv, req)
+            return
+        if inv.final == 0:
+            if inv.to_tag is None:
+                inv.to_tag = new_tag()
+            cst.to_tag = inv.to_tag
+            self._reply(cst, 200, "OK")
+            self._reply(inv, 487, "Request Terminated")
+            self.pending_app.pop(inv.id, None)
+            self._drop_rel(inv)
+            did = dialog_id(req.call_id, req.from_.tag or "")
+            early = self.dialogs_by_tags.get((req.call_id, inv.to_tag, req.from_.tag or ""))
+            if early is not None:
+                self._end_dialog(early)
+            data = freeze(req)
+            if inv.owner is not None and not inv.owner.closed:
+                inv.owner.send(frames.sip_in_dialog(data, "network", src.proto, src.host,
+                                                    src.port, inv.id, did))
+            self._cdr("stop", "network", data, "call-canceled")
+            return
+        if 200 <= inv.final < 300:
+            # the reference answers 481 and hangs the call up
+            self._reply(cst, 481, "Call/Transaction Does Not Exist")
+            rec = self.dialogs_by_tags.get((req.call_id, inv.to_tag or "", req.from_.tag or ""))
+            if rec is not None and not rec.terminated:
+                self._system_bye(rec, REASON_CANCEL_AFTER_200)
+            return
+        self._reply(cst, 200, "OK")
+
+    # responses ----------------------------------------------------------------------------
+
+    def _on_response(self, resp: Response, src: Source) -> None:
+        key = transaction_key_for_response(resp)
+        ct = self.client_txns.get(key)
+        if ct is not None:
+            self._run_client(ct, ct.machine.receive(resp, self.now()))
+            return
+        if resp.cseq.method == "INVITE" and 200 <= resp.status < 300:
+            # a 2xx retransmission after the INVITE transaction ended: re-send our ACK
+            rec = self.dialogs_by_tags.get((resp.call_id, resp.from_.tag or "", resp.to.tag or ""))
+            if rec is not None and rec.ack is not None and rec.ack_dest is not None:
+                self._send(rec.ack_dest, rec.ack)
+                return
+            if self.proxy.stray_2xx(resp, src):
+                return
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("dropping stray response %s %s", resp.status, resp.cseq)
+
+    # ---------------------------------------------------------------------------------------
+    # dialogs
+
+    def _add_dialog(self, rec: DialogRec) -> None:
+        self.dialogs_by_tags[rec.tags] = rec
+        cur = self.dialogs_by_id.get(rec.id)
+        if cur is None or cur.terminated or not cur.dialog.confirmed or rec.dialog.confirmed:
+            self.dialogs_by_id[rec.id] = rec
+
+    def _end_dialog(self, rec: DialogRec) -> None:
+        if rec.terminated:
+            return
+        rec.terminated = True
+        rec.dialog.terminate()
+        if self.dialogs_by_tags.get(rec.tags) is rec:
+            del self.dialogs_by_tags[rec.tags]
+        if self.dialogs_by_id.get(rec.id) is rec:
+            del self.dialogs_by_id[rec.id]
+            for other in self.dialogs_by_tags.values():  # another fork with the same id
+                if other.id == rec.id and not other.terminated:
+                    self.dialogs_by_id[rec.id] = other
+                    break
+        self._stop_waiter(rec)
+        for rel in list(rec.rel_pending.values()):
+            rel.stop()
+        rec.rel_pending.clear()
+
+    def get_dialog(self, did: str) -> DialogRec | None:
+        rec = self.dialogs_by_id.get(did)
+        if rec is None or rec.terminated:
+            return None
+        return rec
+
+    def _dialog_dest(self, rec: DialogRec) -> Dest:
+        """Next hop for a request in ``rec``: a pinned hop (NAT, TCP) or the route/target."""
+        if rec.dest is not None:
+            conn = rec.dest.conn
+            if conn is None or not conn.closed:
+                return rec.dest
+        uri, routes = rec.dialog.request_target()
+        proto, host, port = self.hop_for_uri(routes[0] if routes else uri)
+        assert self.transports is not None
+        local = self.transports.select(proto, host)
+        if local is None:
+            raise DestError("requested protocol/transport not available")
+        if not is_ip(host):
+            raise DestError(f"cannot send in-dialog request to unresolved host {host}")
+        return Dest(local, host, port)
+
+    # 2xx retransmission until ACK (UAS) -----------------------------------------------------
+
+    def _start_waiter(self, rec: DialogRec, st: ServerTxn, resp: Response) -> None:
+        self._stop_waiter(rec)
+        waiter = Ack2xxWaiter(resp, reliable=st.dest.reliable, timers=self.timer_config)
+        rec.ack_waiter = waiter
+        rec.ack_waiter_dest = st.dest
+        rec.invite_txn_id = st.id
+        self._run_waiter(rec, waiter.start(self.now()))
+
+    def _stop_waiter(self, rec: DialogRec) -> None:
+        w = rec.ack_waiter
+        if w is not None:
+            w.stop()
+            rec.ack_waiter = None
+        if rec.ack_waiter_timer is not None:
+            rec.ack_waiter_timer.cancel()
+            rec.ack_waiter_timer = None
+
+    def _run_waiter(self, rec: DialogRec, actions: list[Any], ack_src: Source | None = None) -> None:
+        w = rec.ack_waiter
+        if w is None:
+            return
+        for a in actions:
+            t = type(a)
+            if t is SendMessage:
+                dest = rec.ack_waiter_dest
+                if dest is not None:
+                    self._send(dest, a.msg)
+            elif t is DeliverRequest:
+                ack = a.msg
+                data = freeze(ack)
+                owner = rec.owner
+                if owner is not None and not owner.closed:
+                    src = ack_src
+                    owner.send(frames.sip_in_dialog(
+                        data, "network", "", src.host if src else "", src.port if src else "",
+                        rec.invite_txn_id, rec.id))
+            elif t is SendBye:
+                rec.ack_waiter = None
+                self._system_bye(rec, a.reason)
+                return
+            elif t is TransactionTerminated:
+                rec.ack_waiter = None
+                if rec.ack_waiter_timer is not None:
+                    rec.ack_waiter_timer.cancel()
+                    rec.ack_waiter_timer = None
+                return
+        nt = w.next_timer()
+        if nt is None:
+            return
+        t = rec.ack_waiter_timer
+        if t is not None and t.alive and t.when <= nt:
+            return
+        if t is not None:
+            t.cancel()
+        assert self.timers is not None
+
+        def wake(now: float, rec: DialogRec = rec, w: Ack2xxWaiter = w) -> None:
+            rec.ack_waiter_timer = None
+            if rec.ack_waiter is w:
+                self._run_waiter(rec, w.handle_timer(now))
+
+        rec.ack_waiter_timer = self.timers.call_at(nt, wake)
+
+    def _system_bye(self, rec: DialogRec, reason: str) -> None:
+        """Hang up a dialog on our own (ACK timeout, CANCEL race) and tell its app."""
+        if rec.terminated:
+            return
+        try:
+            dest = self._dialog_dest(rec)
+        except DestError as exc:
+            log.warning("cannot send BYE for %s: %s", rec.id, exc)
+            self._end_dialog(rec)
+            return
+        app = AppSip(False, method="BYE", uri="sip:placeholder", known=[("Reason", reason)])
+        bye = build_in_dialog_request(
+            rec.dialog, app, via=self._via_for(dest.local), hostport=dest.local.hostport,
+            proto=dest.local.proto)
+        data = freeze(bye)
+        self._end_dialog(rec)
+        self._start_client(bye, dest)
+        owner = rec.owner
+        if owner is not None and not owner.closed:
+            owner.send(frames.sip_in_dialog(data, "application", dest.proto, dest.host,
+                                            dest.port, "unsolicited", rec.id))
+        self._cdr("stop", "application", data, "system-initiated-termination")
+
+    # reliable provisional responses (UAS, RFC 3262) ----------------------------------------
+
+    def _prack_received(self, rec: DialogRec, req: Request) -> None:
+        rack = req.get("RAck")
+        if not rack:
+            return
+        parts = rack.split()
+        if not parts or not parts[0].isdigit():
+            return
+        rel = rec.rel_pending.pop(int(parts[0]), None)
+        if rel is not None:
+            rel.stop()
+
+    def _drop_rel(self, st: ServerTxn) -> None:
+        rel = st.rel
+        if rel is not None:
+            for r in list(rel.values()) if isinstance(rel, dict) else [rel]:
+                r.stop()
+            st.rel = None
+
+    # ---------------------------------------------------------------------------------------
+    # housekeeping
+
+    def _sweep(self) -> None:
+        """Once a second: forget requests the app never answered (the reference: 64 s)."""
+        try:
+            now = self.now()
+            limit = self.config.app_response_timeout
+            timer_c = self.config.timer_c
+            for st in list(self.pending_app.values()):
+                age = now - st.created
+                if st.machine.state is _S.PROCEEDING and st.machine.last_response is not None \
+                        and st.machine.last_response.status > 100:
+                    if age > timer_c:
+                        self._give_up_pending(st, 408)
+                elif age > limit:
+                    self._give_up_pending(st, 0)
+        except Exception:
+            log.exception("sweep failed")
+        if self._started and self.loop is not None:
+            self._sweeper = self.loop.call_later(1.0, self._sweep)
+
+    def _give_up_pending(self, st: ServerTxn, status: int) -> None:
+        """Stop waiting for the app on ``st``: answer ``status`` (0: silently forget)."""
+        self.pending_app.pop(st.id, None)
+        self._drop_rel(st)
+        if status and st.final == 0:
+            self._reply(st, status)
+            if st.request.method == "INVITE":
+                lr = st.machine.last_response
+                self._cdr("stop", "application", lr.to_bytes() if lr else b"", "call-rejected")
+            return
+        if st.final == 0:
+            # keep absorbing retransmissions for a while, then forget the transaction
+            assert self.timers is not None
+            self.timers.call_later(self.timer_config.timeout, lambda now, st=st: self._server_done(st))
+
+    # ---------------------------------------------------------------------------------------
+    # app -> engine: responses to requests we relayed (UAS side)
+
+    def app_response(self, session: AppSession, msg_id: str, txn_id: str, app: AppSip) -> None:
+        st = self.pending_app.get(txn_id)
+        if st is None or st.owner is not session:
+            if txn_id in self.client_by_id and app.status == 200:
+                session.send(frames.nok(msg_id, "200 OK to incoming CANCEL is automatically "
+                                        "generated by the stack"))
+                return
+            session.send(frames.nok(msg_id, "Response not sent due to unknown transaction"))
+            return
+        req = st.request
+        status = app.status
+        method = req.method
+        in_dialog = req.to.tag is not None
+        creating = method in ("INVITE", "SUBSCRIBE") and not in_dialog
+        reliable_1xx = False
+        rseq = None
+        if 100 < status < 200 and method == "INVITE" and has_option(app.get_all("Require"), "100rel"):
+            if not (has_option(req.get_all("Supported"), "100rel")
+                    or has_option(req.get_all("Require"), "100rel")):
+                session.send(frames.nok(msg_id, "Remote endpoint does not support 100rel"))
+                return
+            reliable_1xx = True
+        if status > 100 and not in_dialog and st.to_tag is None:
+            app_to = app.get("To")
+            tag = None
+            if app_to:
+                try:
+                    tag = NameAddr.parse(app_to).tag
+                except (SipParseError, ValueError):
+                    tag = None
+            st.to_tag = tag or new_tag()
+        add_contact = (
+            (creating and (200 <= status < 300 or reliable_1xx))
+            or (in_dialog and method in ("INVITE", "SUBSCRIBE") and status > 100)
+        )
+        if creating and 200 <= status < 300:
+            existing = self.dialogs_by_id.get(dialog_id(req.call_id, req.from_.tag or ""))
+            if existing is not None and existing.dialog.confirmed and not existing.terminated \
+                    and existing.tags != (req.call_id, st.to_tag, req.from_.tag or "") \
+                    and method == "INVITE":
+                self._reply(st, 480, "Temporarily Unavailable")
+                self.pending_app.pop(txn_id, None)
+                session.send(frames.nok(msg_id, "dialog already exists, rejecting this request"))
+                return
+        if reliable_1xx:
+            rel_state = st.rel if isinstance(st.rel, dict) else {}
+            rseq = (max(rel_state) + 1) if rel_state else _initial_rseq()
+        local = st.dest.local
+        try:
+            resp = build_response(
+                req, app, to_tag=st.to_tag, hostport=local.hostport, proto=local.proto,
+                add_contact=add_contact,
+                copy_record_route=creating and 100 < status < 300, rseq=rseq)
+        except BuildError as exc:
+            session.send(frames.nok(msg_id, str(exc)))
+            return
+        except ValueError as exc:
+            session.send(frames.nok(msg_id, f"invalid response: {exc}"))
+            return
+        try:
+            data = self._respond(st, resp)
+        except TransactionStateError:
+            session.send(frames.nok(msg_id, "Response not sent due to unknown transaction"))
+            return
+        did = ""
+        rec = st.dialog
+        if creating and status > 100 and (status < 300) and (200 <= status or reliable_1xx):
+            rec = self._uas_dialog(st, resp, session)
+        if in_dialog and rec is not None:
+            did = rec.id
+        elif method in ("INVITE", "SUBSCRIBE"):
+            did = dialog_id(req.call_id, req.from_.tag or "")
+        if reliable_1xx and rec is not None:
+            self._start_rel(st, rec, resp, rseq or 0)
+        if status >= 200:
+            self.pending_app.pop(txn_id, None)
+            self._drop_rel(st) if status >= 300 else None
+            if method == "INVITE":
+                if 200 <= status < 300:
+                    if rec is not None:
+                        self._start_waiter(rec, st, resp)
+                    if not in_dialog:
+                        self._cdr("start", "application", data, "uas")
+                else:
+                    if not in_dialog:
+                        self._cdr("stop", "application", data, "call-rejected")
+                        early = self.dialogs_by_tags.get(
+                            (req.call_id, st.to_tag or "", req.from_.tag or ""))
+                        if early is not None and early.dialog.early:
+                            self._end_dialog(early)
+            elif method == "BYE" and rec is not None:
+                self._end_dialog(rec)
+        session.send(frames.ok_response_sent(msg_id, data, st.dest.proto, st.dest.host,
+                                             st.dest.port, txn_id, did))
+
+    def _uas_dialog(self, st: ServerTxn, resp: Response, owner: AppSession) -> DialogRec | None:
+        req = st.request
+        tags = (req.call_id, st.to_tag or "", req.from_.tag or "")
+        rec = self.dialogs_by_tags.get(tags)
+        if rec is not None and not rec.terminated:
+            rec.dialog.send_response(resp)
+            if rec.dialog.confirmed:
+                self._add_dialog(rec)
+            return rec
+        try:
+            dialog = Dialog.from_uas(req, resp)
+        except (ValueError, SipParseError) as exc:
+            log.info("cannot create dialog: %s", exc)
+            return None
+        dialog.local_target = resp.get("Contact")
+        rec = DialogRec(dialog, owner, self._uas_pinned_dest(st))
+        self._add_dialog(rec)
+        st.dialog = rec
+        return rec
+
+    def _uas_pinned_dest(self, st: ServerTxn) -> Dest | None:
+        """Where in-dialog requests go when the Contact cannot be trusted (NAT) or a TCP
+        connection should be reused."""
+        req = st.request
+        src = st.dest
+        if src.conn is not None:
+            return Dest(src.local, src.host, src.port, src.conn)
+        if req.has("Record-Route"):
+            return None
+        try:
+            contacts = req.contacts
+            if not contacts:
+                return None
+            uri = contacts[0].uri
+            chost = (uri.params.get("maddr") or uri.host).strip("[]")
+            cport = uri.port or 5060
+        except (SipParseError, ValueError, AttributeError):
+            return Dest(src.local, src.host, src.port)
+        if chost != src.host or cport != src.port:
+            return Dest(src.local, src.host, src.port)
+        return None
+
+    def _start_rel(self, st: ServerTxn, rec: DialogRec, resp: Response, rseq: int) -> None:
+        rel = _RelProv(self, st, rec, resp, rseq)
+        if not isinstance(st.rel, dict):
+            st.rel = {}
+        st.rel[rseq] = rel
+        rec.rel_pending[rseq] = rel
+        rel.start()
+
+    # ---------------------------------------------------------------------------------------
+    # app -> engine: requests (UAC side)
+
+    def app_request(
+        self,
+        session: AppSession,
+        msg_id: str,
+        txn_id: str,
+        did: str,
+        route_url: str,
+        app: AppSip,
+    ) -> None:
+        method = app.method
+        if did:
+            self._app_in_dialog(session, msg_id, did, app)
+            return
+        if method == "CANCEL" and txn_id:
+            self._app_cancel(session, msg_id, txn_id, app)
+            return
+        if method == "ACK":
+            session.send(frames.nok(msg_id, "Server error: unable to find dialog for dialog id provided"))
+            return
+        call_id = app.get("Call-ID")
+        if call_id:
+            for rec in self._dialogs_for_call_id(call_id):
+                if rec.owner is session:
+                    self._app_in_dialog(session, msg_id, rec.id, app)
+                    return
+        self._app_new_request(session, msg_id, route_url, app)
+
+    def _dialogs_for_call_id(self, call_id: str) -> list[DialogRec]:
+        return [r for k, r in self.dialogs_by_tags.items() if k[0] == call_id and not r.terminated]
+
+    def _app_new_request(self, session: AppSession, msg_id: str, route_url: str,
+                         app: AppSip) -> None:
+        target = route_url or self.config.outbound_proxy or app.uri
+        try:
+            proto, host, port = self.hop_for_uri(target)
+            if not route_url and not self.config.outbound_proxy:
+                assert self.transports is not None
+                if self.transports.is_local_address(host, port, proto):
+                    raise DestError("can not send request to myself")
+            scheme = app.uri.partition(":")[0].lower()
+            if scheme not in ("sip", "sips", "tel") or not app.uri:
+                raise DestError(f"invalid request-uri: {app.uri}")
+        except DestError as exc:
+            session.send(frames.nok(msg_id, str(exc)))
+            return
+
+        def go(dest: Dest) -> None:
+            self._send_new_request(session, msg_id, app, dest)
+
+        def fail(reason: str) -> None:
+            session.send(frames.nok(msg_id, reason))
+
+        self.resolve_dest(proto, host, port, go, fail)
+
+    def _send_new_request(self, session: AppSession, msg_id: str, app: AppSip,
+                          dest: Dest) -> None:
+        local = dest.local
+        try:
+            req = build_new_request(app, via=self._via_for(local), hostport=local.hostport,
+                                    proto=local.proto)
+        except BuildError as exc:
+            session.send(frames.nok(msg_id, str(exc)))
+            return
+        except (ValueError, SipParseError) as exc:
+            session.send(frames.nok(msg_id, f"invalid request: {exc}"))
+            return
+        data = freeze(req)
+        txn_id = new_id()
+        method = req.method
+        ct = self._start_client(req, dest, owner=session, on_response=self._uac_response,
+                                txn_id=txn_id)
+        if method in ("INVITE", "SUBSCRIBE"):
+            ct.dialog_id = dialog_id(req.call_id, req.from_.tag or "")
+            if method == "INVITE":
+                self.uac_outcome[ct.dialog_id] = ct
+        session.send(frames.ok_request_sent(msg_id, data, local.proto, local.host, local.port,
+                                            txn_id))
+        if method == "INVITE":
+            self._cdr("attempt", "application", data)
+
+    def _uac_response(self, ct: ClientTxn, resp: Response, retrans: bool) -> None:
+        """A response to a request an app sent: relay it, follow dialogs and CDRs."""
+        status = resp.status
+        req = ct.request
+        method = req.method
+        owner = ct.owner
+        alive = owner is not None and not owner.closed
+        rec = ct.dialog
+        if method == "INVITE" and rec is None:
+            # initial INVITE
+            if 200 <= status < 300:
+                tags = (resp.call_id, resp.from_.tag or "", resp.to.tag or "")
+                existing = self.dialogs_by_tags.get(tags)
+                if retrans or (existing is not None and existing.dialog.confirmed):
+                    if existing is not None and existing.ack is not None and existing.ack_dest:
+                        self._send(existing.ack_dest, existing.ack)
+                    return
+                ct.final = status
+                rec = self._uac_dialog(ct, resp, existing)
+                if not alive or rec is None:
+                    # nobody will ACK: do it ourselves and hang up
+                    if rec is not None:
+                        self._auto_ack_and_bye(rec, "application gone")
+                    return
+                if ct.cancelled:
+                    rec.bye_after_ack = REASON_CANCEL_RACE
+                data = freeze(resp)
+                self._cdr("start", "network", data, "uac")
+            elif 100 < status < 200 and resp.to.tag and resp.has("RSeq"):
+                tags = (resp.call_id, resp.from_.tag or "", resp.to.tag or "")
+                existing = self.dialogs_by_tags.get(tags)
+                if existing is None:
+                    self._uac_dialog(ct, resp, None)
+                else:
+                    existing.dialog.receive_response(resp)
+                if ct.cancel is not None:
+                    self._send_pending_cancel(ct)
+            elif status < 200:
+                if ct.cancel is not None:
+                    self._send_pending_cancel(ct)
+            else:
+                ct.final = status
+                ct.cancel = None
+                data = freeze(resp)
+                self._cdr("stop", "network", data,
+                          "call-canceled" if status == 487 else "call-rejected")
+                for r in self._dialogs_for_call_id(resp.call_id):
+                    if r.dialog.early and not r.dialog.is_uas and r.id == ct.dialog_id:
+                        self._end_dialog(r)
+        elif rec is not None:
+            # a request we sent inside a dialog
+            if status >= 200:
+                ct.final = status
+            if method == "INVITE":
+                if 200 <= status < 300:
+                    if retrans:
+                        if rec.ack is not None and rec.ack_dest is not None:
+                            self._send(rec.ack_dest, rec.ack)
+                        return
+                    rec.dialog.receive_response(resp)
+                if status >= 200 and rec.pending_invite is ct:
+                    rec.pending_invite = None
+            elif method == "BYE":
+                if status >= 200 and status not in (401, 407):
+                    self._end_dialog(rec)
+            elif status < 300:
+                try:
+                    rec.dialog.receive_response(resp)
+                except ValueError:
+                    pass
+            if method == "NOTIFY" and status >= 200 and rec.dialog.method == "SUBSCRIBE":
+                state = (req.get("Subscription-State") or "").lower()
+                if state.startswith("terminated"):
+                    self._end_dialog(rec)
+            if status == 481 or (status == 408 and method != "BYE"):
+                pass
+        elif method == "SUBSCRIBE" and status in (200, 202):
+            ct.final = status
+            self._uac_dialog(ct, resp, None)
+        elif status >= 200:
+            ct.final = status
+        if not alive:
+            return
+        if status == 100 and method != "INVITE":
+            pass
+        did = rec.id if rec is not None else ct.dialog_id
+        assert owner is not None
+        data = freeze(resp)
+        src = ct.dest
+        owner.send(frames.sip_in_dialog(data, "network", src.proto, src.host, src.port,
+                                        ct.id, did))
+
+    def _uac_dialog(self, ct: ClientTxn, resp: Response, existing: DialogRec | None) -> DialogRec | None:
+        if existing is not None and not existing.terminated:
+            existing.dialog.receive_response(resp)
+            self._add_dialog(existing)
+            return existing
+        try:
+            dialog = Dialog.from_uac(ct.request, resp)
+        except (ValueError, SipParseError) as exc:
+            log.info("cannot create dialog: %s", exc)
+            return None
+        rec = DialogRec(dialog, ct.owner, self._uac_pinned_dest(ct, resp))
+        self._add_dialog(rec)
+        return rec
+
+    def _uac_pinned_dest(self, ct: ClientTxn, resp: Response) -> Dest | None:
+        d = ct.dest
+        if d.conn is not None or d.local.proto == "tcp":
+            assert self.transports is not None
+            conn = d.conn or self.transports.connections.get((d.host, d.port))
+            if conn is not None:
+                return Dest(d.local, d.host, d.port, conn)
+        if resp.has("Record-Route"):
+            return None
+        try:
+            contacts = resp.contacts
+            if contacts:
+                uri = contacts[0].uri
+                host = (uri.params.get("maddr") or uri.host).strip("[]")
+                if _is_private(host) and host != d.host:
+                    return Dest(d.local, d.host, d.port)
+        except (SipParseError, ValueError, AttributeError):
+            return Dest(d.local, d.host, d.port)
+        return None
+
+    def _auto_ack_and_bye(self, rec: DialogRec, why: str) -> None:
+        try:
+            dest = self._dialog_dest(rec)
+        except DestError:
+            self._end_dialog(rec)
+            return
+        ack = build_in_dialog_request(rec.dialog, AppSip(False, method="ACK", uri=""),
+                                      via=self._via_for(dest.local), hostport=dest.local.hostport,
+                                      proto=dest.local.proto)
+        freeze(ack)
+        rec.ack = ack
+        rec.ack_dest = dest
+        self._send(dest, ack)
+        log.info("BYE for dialog %s: %s", rec.id, why)
+        bye = build_in_dialog_request(rec.dialog, AppSip(False, method="BYE", uri=""),
+                                      via=self._via_for(dest.local), hostport=dest.local.hostport,
+                                      proto=dest.local.proto)
+        self._end_dialog(rec)
+        self._start_client(bye, dest)
+
+    def _app_in_dialog(self, session: AppSession, msg_id: str, did: str, app: AppSip) -> None:
+        method = app.method
+        rec = self.get_dialog(did)
+        if rec is None:
+            ct = self.uac_outcome.get(did)
+            if method == "ACK" and ct is not None and ct.final >= 300:
+                session.send(frames.nok(msg_id, "Server error: ACK for non-success final "
+                                        "response is automatically generated by server"))
+                return
+            session.send(frames.nok(msg_id, "Server error: unable to find dialog for dialog id provided"))
+            return
+        if method == "ACK":
+            self._app_ack(session, msg_id, rec, app)
+            return
+        try:
+            dest = self._dialog_dest(rec)
+        except DestError as exc:
+            session.send(frames.nok(msg_id, str(exc)))
+            return
+        local = dest.local
+        if method == "BYE" and rec.pending_invite is not None:
+            pending = rec.pending_invite
+            if pending.machine.state is _S.PROCEEDING and not pending.final:
+                self._start_client(make_cancel(pending.request), pending.dest)
+        try:
+            req = build_in_dialog_request(rec.dialog, app, via=self._via_for(local),
+                                          hostport=local.hostport, proto=local.proto)
+        except BuildError as exc:
+            session.send(frames.nok(msg_id, str(exc)))
+            return
+        except (ValueError, SipParseError) as exc:
+            session.send(frames.nok(msg_id, f"invalid request: {exc}"))
+            return
+        data = freeze(req)
+        txn_id = new_id()
+        ct = self._start_client(req, dest, owner=session, on_response=self._uac_response,
+                                txn_id=txn_id)
+        ct.dialog = rec
+        ct.dialog_id = rec.id
+        if method == "INVITE":
+            rec.pending_invite = ct
+        elif method == "BYE":
+            self._stop_waiter(rec)
+            self._cdr("stop", "application", data, "normal-release")
+        session.send(frames.ok_request_sent(msg_id, data, local.proto, local.host, local.port,
+                                            txn_id))
+
+    def _app_ack(self, session: AppSession, msg_id: str, rec: DialogRec, app: AppSip) -> None:
+        try:
+            dest = self._dialog_dest(rec)
+        except DestError as exc:
+            session.send(frames.nok(msg_id, str(exc)))
+            return
+        local = dest.local
+        try:
+            ack = build_in_dialog_request(rec.dialog, app, via=self._via_for(local),
+                                          hostport=local.hostport, proto=local.proto)
+        except BuildError as exc:
+            session.send(frames.nok(msg_id, str(exc)))
+            return
+        data = freeze(ack)
+        rec.ack = ack
+        rec.ack_dest = dest
+        self._send(dest, ack)
+        session.send(frames.ok_request_sent(msg_id, data, local.proto, local.host, local.port,
+                                            new_id()))
+        if rec.bye_after_ack:
+            reason, rec.bye_after_ack = rec.bye_after_ack, None
+            self._system_bye(rec, reason)
+
+    def _app_cancel(self, session: AppSession, msg_id: str, txn_id: str, app: AppSip) -> None:
+        ct = self.client_by_id.get(txn_id)
+        if ct is None or ct.request.method != "INVITE" or ct.owner is not session:
+            session.send(frames.nok(msg_id, f"unable to cancel unknown transaction id: {txn_id}"))
+            return
+        if ct.final:
+            session.send(frames.nok(msg_id, f"unable to cancel unknown transaction id: {txn_id}"))
+            return
+        extra = [(n, v) for n, v in app.known
+                 if n.lower() not in ("from", "to", "contact", "p-asserted-identity", "call-id",
+                                      "cseq", "max-forwards")]
+        extra.extend(app.custom)
+        cancel = make_cancel(ct.request, extra)
+        data = freeze(cancel)
+        ct.cancelled = True
+        local = ct.dest.local
+        if ct.machine.state is _S.CALLING:
+            ct.cancel = cancel  # RFC 3261 9.1: wait for a provisional response
+        else:
+            self._start_client(cancel, ct.dest)
+        session.send(frames.ok_request_sent(msg_id, data, local.proto, local.host, local.port,
+                                            new_id()))
+
+    def _send_pending_cancel(self, ct: ClientTxn) -> None:
+        cancel, ct.cancel = ct.cancel, None
+        if cancel is not None and not ct.final:
+            self._start_client(cancel, ct.dest)
+
+
+class _RelProv:
+    """Retransmits one reliable provisional response until its PRACK (RFC 3262 3)."""
+
+    __slots__ = ("engine", "interval", "rec", "resp", "rseq", "st", "started", "timer")
+
+    def __init__(self, engine: Engine, st: ServerTxn, rec: DialogRec, resp: Response,
+                 rseq: int) -> None:
+        self.engine = engine
+        self.st = st
+        self.rec = rec
+        self.resp = resp
+        self.rseq = rseq
+        self.interval = engine.timer_config.t1
+        self.timer: Any = None
+        self.started = 0.0
+
+    def start(self) -> None:
+        self.started = self.engine.now()
+        self._arm()
+
+    def _arm(self) -> None:
+        assert self.engine.timers is not None
+        self.timer = self.engine.timers.call_later(self.interval, self._fire)
+
+    def _fire(self, now: float) -> None:
+        self.timer = None
+        st = self.st
+        if st.final or st.machine.terminated:
+            return
+        if now - self.started >= self.engine.timer_config.timeout:
+            self.rec.rel_pending.pop(self.rseq, None)
+            self.engine.pending_app.pop(st.id, None)
+            self.engine._reply(st, 504, "Reliable Provisional Response Not Acknowledged")
+            return
+        self.engine._send(st.dest, self.resp)
+        self.interval *= 2
+        self._arm()
+
+    def stop(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
+def _initial_rseq() -> int:
+    import random
+
+    return random.randint(1, 2**31 - 1)
+
+
+def _is_private(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_private
+    except ValueError:
+        return False

@@ -1,0 +1,169 @@
+"""What the engine remembers about transactions and dialogs.
+
+The RFC 3261 machines (``drachtio.sip.transaction``) and dialog state
+(``drachtio.sip.dialog.Dialog``) are sans-IO; these records bind them to the world: where to
+send, which app owns them, their control-protocol ids, and the one heap timer that wakes
+them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from drachtio.engine.apps import AppSession
+    from drachtio.engine.timers import TimerEntry
+    from drachtio.engine.transport import LocalTransport, TcpConnection
+    from drachtio.sip import Request, Response
+    from drachtio.sip.dialog import Dialog
+    from drachtio.sip.transaction import Ack2xxWaiter, TransactionKey
+
+__all__ = ["ClientTxn", "Dest", "DialogRec", "ServerTxn"]
+
+
+class Dest:
+    """A next hop: local transport plus remote IP and port (and a TCP connection, if any)."""
+
+    __slots__ = ("conn", "host", "local", "port")
+
+    def __init__(
+        self, local: LocalTransport, host: str, port: int, conn: TcpConnection | None = None
+    ) -> None:
+        self.local = local
+        self.host = host
+        self.port = port
+        self.conn = conn
+
+    @property
+    def proto(self) -> str:
+        return self.local.proto
+
+    @property
+    def reliable(self) -> bool:
+        return self.local.proto != "udp"
+
+    def __repr__(self) -> str:
+        return f"<Dest {self.local.proto}/{self.host}:{self.port}>"
+
+
+class ServerTxn:
+    """A server transaction (a request we received) and its app-facing identity."""
+
+    __slots__ = (
+        "app_timer",
+        "created",
+        "dest",
+        "dialog",
+        "final",
+        "id",
+        "key",
+        "machine",
+        "owner",
+        "proxy",
+        "rel",
+        "request",
+        "size",
+        "timer",
+        "to_tag",
+    )
+
+    def __init__(self, key: TransactionKey, machine: Any, request: Request, dest: Dest) -> None:
+        self.key = key
+        self.machine = machine
+        self.request = request
+        self.dest = dest
+        self.id = ""
+        self.owner: AppSession | None = None
+        self.timer: TimerEntry | None = None
+        self.app_timer: TimerEntry | None = None
+        self.to_tag: str | None = None
+        self.dialog: DialogRec | None = None
+        self.final = 0  # status of the final response sent, 0 = none yet
+        self.created = 0.0
+        self.rel: Any = None  # reliable-provisional state (UAS 100rel)
+        self.proxy: Any = None  # ProxyContext when the app proxied this request
+        self.size = 0
+
+
+class ClientTxn:
+    """A client transaction (a request we sent) with callbacks for its outcome."""
+
+    __slots__ = (
+        "cancel",
+        "cancelled",
+        "dest",
+        "dialog",
+        "dialog_id",
+        "final",
+        "id",
+        "key",
+        "machine",
+        "on_error",
+        "on_response",
+        "on_timeout",
+        "owner",
+        "request",
+        "timer",
+        "user",
+    )
+
+    def __init__(self, key: TransactionKey, machine: Any, request: Request, dest: Dest) -> None:
+        self.key = key
+        self.machine = machine
+        self.request = request
+        self.dest = dest
+        self.id = ""
+        self.owner: AppSession | None = None
+        self.timer: TimerEntry | None = None
+        self.on_response: Callable[[ClientTxn, Response, bool], None] | None = None
+        self.on_timeout: Callable[[ClientTxn, str], None] | None = None
+        self.on_error: Callable[[ClientTxn], None] | None = None
+        self.dialog: DialogRec | None = None
+        self.dialog_id = ""
+        self.cancel: Request | None = None  # CANCEL waiting for the first provisional
+        self.cancelled = False
+        self.final = 0
+        self.user: Any = None  # owner-specific context (proxy branch ...)
+
+
+class DialogRec:
+    """A dialog plus what the engine needs around it."""
+
+    __slots__ = (
+        "ack",
+        "ack_dest",
+        "ack_waiter",
+        "ack_waiter_dest",
+        "ack_waiter_timer",
+        "bye_after_ack",
+        "dest",
+        "dialog",
+        "id",
+        "invite_txn_id",
+        "owner",
+        "pending_invite",
+        "rel_pending",
+        "terminated",
+    )
+
+    def __init__(self, dialog: Dialog, owner: AppSession | None, dest: Dest | None) -> None:
+        self.dialog = dialog
+        self.id = dialog.id
+        self.owner = owner
+        self.dest = dest  # fixed next hop (NAT / connection reuse), else None: resolve target
+        self.ack_waiter: Ack2xxWaiter | None = None
+        self.ack_waiter_timer: TimerEntry | None = None
+        self.ack_waiter_dest: Dest | None = None
+        self.invite_txn_id = ""  # app txn id of the INVITE whose 2xx awaits ACK
+        self.ack: Request | None = None  # our last ACK (re-sent on 2xx retransmissions)
+        self.ack_dest: Dest | None = None
+        self.bye_after_ack: str | None = None  # Reason text: BYE right after the app's ACK
+        self.pending_invite: ClientTxn | None = None  # our re-INVITE in progress
+        self.rel_pending: dict[int, Any] = {}
+        self.terminated = False
+
+    @property
+    def tags(self) -> tuple[str, str, str]:
+        d = self.dialog
+        return (d.call_id, d.local_tag, d.remote_tag)

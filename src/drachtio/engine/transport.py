@@ -1,0 +1,425 @@
+"""SIP transports on asyncio: UDP sockets, TCP listeners and connections.
+
+The transports only move bytes and frame TCP streams; everything SIP happens in the engine
+through two callbacks: ``on_datagram(local, data, addr)`` for UDP and
+``on_stream_message(conn, msg)`` / ``on_stream_error(conn, err)`` for TCP. TCP connections
+are reused in both directions (keyed by the remote address), bounded in number, and closed
+when idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from drachtio.engine.config import ContactSpec, is_ip, primary_ip
+from drachtio.sip import Limits, SipParseError, StreamParser
+
+if TYPE_CHECKING:
+    from drachtio.sip import Message
+
+__all__ = ["LocalTransport", "Source", "TcpConnection", "TransportManager"]
+
+log = logging.getLogger("drachtio.engine")
+
+ErrorCallback = Callable[[], None]
+
+
+class LocalTransport:
+    """One listening transport (``udp/127.0.0.1:5060``): what we bind and what we advertise."""
+
+    __slots__ = ("bind_host", "host", "port", "proto", "server", "spec", "udp")
+
+    def __init__(self, proto: str, spec: ContactSpec, bind_host: str, host: str) -> None:
+        self.proto = proto
+        self.spec = spec
+        self.bind_host = bind_host
+        self.host = host  # advertised in Via/Contact/hostports
+        self.port = spec.port
+        self.udp: UdpProtocol | None = None
+        self.server: asyncio.Server | None = None
+
+    @property
+    def hostport(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def via_transport(self) -> str:
+        return self.proto.upper()
+
+    def __str__(self) -> str:
+        return f"{self.proto}/{self.host}:{self.port}"
+
+
+class Source:
+    """Where a received message came from, and how to answer it."""
+
+    __slots__ = ("conn", "host", "local", "port", "proto")
+
+    def __init__(
+        self,
+        local: LocalTransport,
+        host: str,
+        port: int,
+        conn: TcpConnection | None = None,
+    ) -> None:
+        self.local = local
+        self.proto = local.proto
+        self.host = host
+        self.port = port
+        self.conn = conn
+
+
+class UdpProtocol(asyncio.DatagramProtocol):
+    __slots__ = ("local", "mgr", "transport")
+
+    def __init__(self, mgr: TransportManager, local: LocalTransport) -> None:
+        self.mgr = mgr
+        self.local = local
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.DatagramTransport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        size = self.mgr.udp_buffer_size
+        if sock is not None and size:
+            for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, opt, size)
+                except OSError:
+                    pass
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+        try:
+            self.mgr.on_datagram(self.local, data, addr)
+        except Exception:
+            log.exception("error handling datagram from %s:%s", addr[0], addr[1])
+
+    def error_received(self, exc: Exception) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("udp %s error: %s", self.local, exc)
+
+    def sendto(self, data: bytes, host: str, port: int) -> None:
+        t = self.transport
+        if t is not None:
+            t.sendto(data, (host, port))
+
+
+class TcpConnection(asyncio.Protocol):
+    """One SIP-over-TCP connection (accepted or opened by us)."""
+
+    def __init__(self, mgr: TransportManager, local: LocalTransport) -> None:
+        self.mgr = mgr
+        self.local = local
+        self.transport: asyncio.Transport | None = None
+        self.parser = StreamParser(mgr.limits)
+        self.remote: tuple[str, int] = ("", 0)
+        self.last_used = time.monotonic()
+        self.closed = False
+        self._pending: list[bytes] = []
+        self._error_cbs: list[ErrorCallback] = []
+        self.source: Source | None = None
+
+    # asyncio ---------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.remote = (peer[0], peer[1])
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        self.source = Source(self.local, self.remote[0], self.remote[1], self)
+        self.mgr._register(self)
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            transport.write(data)
+        self._error_cbs.clear()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_used = time.monotonic()
+        if data == b"\r\n\r\n":  # RFC 5626 keep-alive ping -> pong
+            if self.transport is not None:
+                self.transport.write(b"\r\n")
+            return
+        try:
+            messages = self.parser.feed(data)
+        except SipParseError as err:
+            self.mgr.on_stream_error(self, err)
+            self.close()
+            return
+        except Exception:
+            log.exception("TCP framing failed on %s:%s; closing", *self.remote)
+            self.close()
+            return
+        for msg in messages:
+            try:
+                self.mgr.on_stream_message(self, msg)
+            except Exception:
+                log.exception("error handling SIP message from %s:%s", *self.remote)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.transport = None
+        self.mgr._unregister(self)
+        cbs, self._error_cbs = self._error_cbs, []
+        for cb in cbs:
+            try:
+                cb()
+            except Exception:
+                log.exception("transport error callback failed")
+
+    # sending ---------------------------------------------------------------------------
+    def write(self, data: bytes, on_error: ErrorCallback | None = None) -> None:
+        self.last_used = time.monotonic()
+        if self.transport is not None:
+            self.transport.write(data)
+        elif not self.closed:  # still connecting
+            self._pending.append(data)
+            if on_error is not None:
+                self._error_cbs.append(on_error)
+        elif on_error is not None:
+            on_error()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        self.closed = True
+
+
+class TransportManager:
+    """All listening transports plus the TCP connection table."""
+
+    def __init__(
+        self,
+        contacts: list[ContactSpec],
+        *,
+        on_datagram: Callable[[LocalTransport, bytes, tuple[str, int]], None],
+        on_stream_message: Callable[[TcpConnection, Message], None],
+        on_stream_error: Callable[[TcpConnection, SipParseError], None],
+        limits: Limits | None = None,
+        max_connections: int = 4096,
+        idle_timeout: float = 600.0,
+        udp_buffer_size: int = 0,
+    ) -> None:
+        self.contacts = contacts
+        self.on_datagram = on_datagram
+        self.on_stream_message = on_stream_message
+        self.on_stream_error = on_stream_error
+        self.limits = limits
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
+        self.udp_buffer_size = udp_buffer_size
+        self.locals: list[LocalTransport] = []
+        self.connections: dict[tuple[str, int], TcpConnection] = {}
+        self._all_conns: set[TcpConnection] = set()
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._by_proto: dict[str, list[LocalTransport]] = {}
+
+    # lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        try:
+            for spec in self.contacts:
+                await self._start_contact(loop, spec)
+        except BaseException:
+            await self.stop()
+            raise
+        if not self.locals:
+            raise ValueError("no SIP transport could be started (only udp and tcp are supported)")
+        self._sweeper = loop.call_later(min(30.0, self.idle_timeout), self._sweep)
+
+    async def _start_contact(self, loop: asyncio.AbstractEventLoop, spec: ContactSpec) -> None:
+        bind = spec.bind_host
+        if spec.external_ip:
+            advertised = spec.external_ip
+        elif bind in ("0.0.0.0", "::"):
+            advertised = primary_ip()
+        else:
+            advertised = spec.host
+        port = spec.port
+        for proto in spec.transports:
+            if proto not in ("udp", "tcp"):
+                raise ValueError(
+                    f"transport {proto!r} in contact {spec.text!r} is not supported "
+                    "(the engine speaks udp and tcp)"
+                )
+            local = LocalTransport(proto, spec, bind, advertised)
+            if proto == "udp":
+                _t, udp = await loop.create_datagram_endpoint(
+                    lambda local=local: UdpProtocol(self, local),  # type: ignore[misc]
+                    local_addr=(bind, port),
+                )
+                local.udp = udp
+                sock = _t.get_extra_info("socket")
+                local.port = sock.getsockname()[1]
+            else:
+                server = await loop.create_server(
+                    lambda local=local: TcpConnection(self, local),  # type: ignore[misc]
+                    host=bind,
+                    port=port,
+                    reuse_address=True,
+                    backlog=1000,
+                )
+                local.server = server
+                local.port = server.sockets[0].getsockname()[1]
+            if port == 0:
+                port = local.port  # udp,tcp on an ephemeral contact share the port when possible
+            self.locals.append(local)
+            self._by_proto.setdefault(proto, []).append(local)
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for conn in list(self._all_conns):
+            conn.close()
+        for local in self.locals:
+            if local.udp is not None and local.udp.transport is not None:
+                local.udp.transport.close()
+            if local.server is not None:
+                local.server.close()
+        for local in self.locals:
+            if local.server is not None:
+                try:
+                    await asyncio.wait_for(local.server.wait_closed(), 1.0)
+                except (TimeoutError, asyncio.TimeoutError):
+                    pass
+        self.connections.clear()
+        self._all_conns.clear()
+
+    # queries -----------------------------------------------------------------------------
+    def hostports(self) -> list[str]:
+        return [str(lt) for lt in self.locals]
+
+    def has_proto(self, proto: str) -> bool:
+        return proto in self._by_proto
+
+    def select(self, proto: str, dest_host: str | None = None) -> LocalTransport | None:
+        """The local transport to send on for ``proto`` towards ``dest_host``."""
+        cands = self._by_proto.get(proto)
+        if not cands:
+            return None
+        if len(cands) == 1 or dest_host is None:
+            return cands[0]
+        loop_dest = dest_host.startswith("127.") or dest_host in ("::1", "localhost")
+        for lt in cands:
+            loop_local = lt.bind_host.startswith("127.") or lt.bind_host == "::1"
+            if loop_local == loop_dest:
+                return lt
+        return cands[0]
+
+    def is_local_address(self, host: str, port: int | None, proto: str | None = None) -> bool:
+        """True if host:port is one of our SIP listening addresses (loop guard)."""
+        host = host.strip("[]").lower()
+        for lt in self.locals:
+            if proto is not None and lt.proto != proto:
+                continue
+            p = port if port is not None else 5060
+            if p != lt.port:
+                continue
+            if host in (lt.host.lower(), lt.bind_host.lower()) or host in lt.spec.dns_names:
+                return True
+        return False
+
+    # sending -----------------------------------------------------------------------------
+    def send(
+        self,
+        local: LocalTransport,
+        host: str,
+        port: int,
+        data: bytes,
+        conn: TcpConnection | None = None,
+        on_error: ErrorCallback | None = None,
+    ) -> None:
+        """Send bytes to host:port (an IP) over ``local``'s protocol; TCP reuses connections."""
+        if local.proto == "udp":
+            udp = local.udp
+            if udp is not None:
+                try:
+                    udp.sendto(data, host, port)
+                except OSError:
+                    if on_error is not None:
+                        on_error()
+            return
+        if conn is None or conn.closed:
+            conn = self.connections.get((host, port))
+        if conn is not None and not conn.closed:
+            conn.write(data, on_error)
+            return
+        self._connect(local, host, port, data, on_error)
+
+    def _connect(
+        self,
+        local: LocalTransport,
+        host: str,
+        port: int,
+        data: bytes,
+        on_error: ErrorCallback | None,
+    ) -> None:
+        loop = self._loop
+        assert loop is not None
+        if len(self._all_conns) >= self.max_connections:
+            log.warning("TCP connection limit (%d) reached; not connecting to %s:%s",
+                        self.max_connections, host, port)
+            if on_error is not None:
+                loop.call_soon(on_error)
+            return
+        conn = TcpConnection(self, local)
+        conn.remote = (host, port)
+        conn._pending.append(data)
+        if on_error is not None:
+            conn._error_cbs.append(on_error)
+        self.connections[(host, port)] = conn
+        self._all_conns.add(conn)
+
+        async def run() -> None:
+            try:
+                await loop.create_connection(lambda: conn, host, port)
+            except OSError as exc:
+                if log.isEnabledFor(logging.INFO):
+                    log.info("TCP connect to %s:%s failed: %s", host, port, exc)
+                conn.connection_lost(exc)
+
+        loop.create_task(run())
+
+    # connection table --------------------------------------------------------------------
+    def _register(self, conn: TcpConnection) -> None:
+        if conn not in self._all_conns and len(self._all_conns) >= self.max_connections:
+            log.warning("TCP connection limit (%d) reached; refusing %s:%s",
+                        self.max_connections, *conn.remote)
+            conn.close()
+            return
+        self._all_conns.add(conn)
+        self.connections[conn.remote] = conn
+
+    def _unregister(self, conn: TcpConnection) -> None:
+        self._all_conns.discard(conn)
+        if self.connections.get(conn.remote) is conn:
+            del self.connections[conn.remote]
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        for conn in list(self._all_conns):
+            if now - conn.last_used > self.idle_timeout:
+                if log.isEnabledFor(logging.INFO):
+                    log.info("closing idle TCP connection %s:%s", *conn.remote)
+                conn.close()
+        if self._loop is not None:
+            self._sweeper = self._loop.call_later(min(30.0, self.idle_timeout), self._sweep)
+
+
+def needs_resolution(host: str) -> bool:
+    return not is_ip(host)

@@ -1,0 +1,395 @@
+"""Framing and start-line/header splitting: bytes in, ``Request``/``Response`` out.
+
+Datagrams go through ``parse_message`` (the body is the rest of the datagram, or
+Content-Length bytes of it); streams through ``StreamParser`` (Content-Length mandatory).
+Both split the header block once into (name, value) lines and parse eagerly only what a
+transaction layer cannot work without: the top Via, From, To, Call-ID, CSeq (whose method
+must match the request's), Max-Forwards and Content-Length. Everything else, lower Vias
+included, is parsed on first access (``Message.validate()`` checks it all).
+
+Whatever the input, the only exception that leaves this module is ``SipParseError``.
+Its ``message`` is set whenever the start line and header lines could be read, so the
+engine can answer 400/505/513; for a request whose top Via is what is broken, the answer
+has to go to the packet's source address.
+"""
+
+from __future__ import annotations
+
+import re
+
+from drachtio.sip.errors import DEFAULT_LIMITS, Limits, SipParseError
+from drachtio.sip.grammar import canonical_key, is_token, split_list
+from drachtio.sip.headers import PARSERS, CSeq, Headers, NameAddr, Via
+from drachtio.sip.message import _MISSING, Message, Request, Response
+
+__all__ = ["StreamParser", "parse_message"]
+
+_LINE_SPLIT_RE = re.compile(r"\r?\n")
+_VERSION_RE = re.compile(r"SIP/\d+\.\d+", re.I)
+_REQ_URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*:[^\s<>\"]+")
+_NAME_OK_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
+
+
+class _Refold(Exception):
+    """Internal: the header block has folded lines; take the slow path."""
+
+
+class _KeyMap(dict[str, str]):
+    """Header name as spelled -> canonical key; misses validated, computed, remembered."""
+
+    def __missing__(self, name: str) -> str:
+        if name[:1] in (" ", "\t"):
+            raise _Refold
+        stripped = name.rstrip(" \t")
+        if _NAME_OK_RE.fullmatch(stripped) is None:
+            raise SipParseError(f"malformed header name {name[:80]!r}")
+        key = canonical_key(stripped)
+        if len(self) < 4096:
+            self[name] = key
+        return key
+
+
+_KEYS = _KeyMap()
+
+
+def _normalise(hdrs: str) -> str:
+    """Header block with bare-LF line ends and folded lines turned into plain CRLF lines."""
+    out: list[str] = []
+    for line in _LINE_SPLIT_RE.split(hdrs):
+        if line and line[0] in " \t":
+            if not out:
+                raise SipParseError("continuation line before the first header")
+            out[-1] = out[-1].rstrip(" \t") + " " + line.strip(" \t")
+        else:
+            out.append(line)
+    return "\r\n".join(out)
+
+
+def _split_headers(hdrs: str, limits: Limits) -> Headers:
+    """``Name: value`` lines (CRLF separated, no final CRLF) -> Headers."""
+    lines = hdrs.split("\r\n")
+    if len(lines) > limits.max_headers:
+        raise SipParseError(f"more than {limits.max_headers} header lines", status=513)
+    names: list[str] = []
+    values: list[str] = []
+    for line in lines:
+        name, colon, value = line.partition(":")
+        if not colon:
+            if line[:1] in (" ", "\t"):
+                raise _Refold
+            raise SipParseError(f"header line without ':' {line[:80]!r}")
+        names.append(name)
+        values.append(value.strip())
+    return Headers._from_lists(names, values, list(map(_KEYS.__getitem__, names)))
+
+
+def _bad_version(version: str, first: str, what: str) -> SipParseError:
+    if _VERSION_RE.fullmatch(version):
+        return SipParseError(f"unsupported SIP version {version}", status=505)
+    return SipParseError(f"malformed {what} {first[:80]!r}")
+
+
+def _parse_head(head: str, limits: Limits) -> tuple[Message, SipParseError | None]:
+    """Start line and header lines (``head`` excludes the blank line).
+
+    A start line that is wrong but still readable (extra spaces, bad Request-URI, other
+    SIP version) gives a message *and* the error to raise once the headers are in, so the
+    engine can answer it.
+    """
+    nl = head.find("\n")
+    if nl < 0:
+        first = head
+        hdrs = ""
+    else:
+        first = head[:nl].rstrip("\r")
+        hdrs = head[nl + 1 :]
+    err: SipParseError | None = None
+    msg: Message
+    if first[:4].upper() == "SIP/":
+        version, _, rest = first.partition(" ")
+        code, _, reason = rest.partition(" ")
+        if len(code) != 3 or not code.isdigit() or not code.isascii() or code[0] == "0":
+            raise SipParseError(f"malformed status line {first[:80]!r}")
+        if version != "SIP/2.0" and version.upper() != "SIP/2.0":
+            raise _bad_version(version, first, "status line")
+        resp = Response.__new__(Response)
+        resp._status = int(code)
+        resp._reason = reason
+        resp._version = version
+        msg = resp
+    else:
+        parts = first.split(" ")
+        if len(parts) != 3:
+            # RFC 4475 lwsstart / trws / lwsruri: refuse, but keep what can be read so
+            # the engine can answer 400.
+            parts = first.split()
+            if len(parts) < 3 or not _VERSION_RE.fullmatch(parts[-1]):
+                raise SipParseError(f"malformed request line {first[:80]!r}")
+            parts = [parts[0], " ".join(parts[1:-1]), parts[-1]]
+            err = SipParseError(f"malformed request line {first[:80]!r}")
+        method, uri, version = parts
+        if not is_token(method):
+            raise SipParseError(f"malformed method {method[:80]!r}")
+        if version != "SIP/2.0" and version.upper() != "SIP/2.0":
+            err = _bad_version(version, first, "request line")
+        elif err is None and _REQ_URI_RE.fullmatch(uri) is None:
+            err = SipParseError(f"malformed Request-URI {uri[:80]!r}")
+        req = Request.__new__(Request)
+        req._method = method
+        req._uri = uri
+        req._version = version
+        req._parsed_uri = _MISSING
+        msg = req
+    if not hdrs:
+        msg._headers = Headers._from_lists([], [], [])
+    elif hdrs.count("\n") == hdrs.count("\r\n"):
+        try:
+            msg._headers = _split_headers(hdrs, limits)
+        except _Refold:
+            msg._headers = _split_headers(_normalise(hdrs), limits)
+    else:
+        msg._headers = _split_headers(_normalise(hdrs), limits)
+    msg.extra = b""
+    return msg, err
+
+
+def _content_length(msg: Message) -> int | None:
+    keys = msg._headers._keys
+    n = keys.count("content-length")
+    if n == 0:
+        return None
+    if n > 1:
+        raise SipParseError("multiple Content-Length headers", message=msg)
+    value = msg._headers._values[keys.index("content-length")]
+    if not value.isdigit() or not value.isascii() or len(value) > 10:
+        raise SipParseError(f"malformed Content-Length {value[:40]!r}", message=msg)
+    return int(value)
+
+
+_CORE_PARSERS = (
+    ("call-id", "Call-ID", PARSERS["call-id"][1]),
+    ("cseq", "CSeq", CSeq.parse),
+    ("from", "From", NameAddr.parse),
+    ("to", "To", NameAddr.parse),
+)
+_parse_max_forwards = PARSERS["max-forwards"][1]
+
+
+def _check_core(msg: Message) -> None:
+    """Parse now what a transaction layer needs, so a broken one is a 400 at the door.
+
+    Views land in the header cache, so the accessors used next cost nothing more.
+    """
+    h = msg._headers
+    keys = h._keys
+    values = h._values
+    cache = h._cache
+    try:
+        try:
+            i = keys.index("via")
+        except ValueError:
+            raise SipParseError("missing Via header") from None
+        v = values[i]
+        if "," in v:
+            parts = split_list(v)
+            if not parts:
+                raise SipParseError("empty Via header")
+            top = Via.parse(parts[0])
+            cache["_top_via"] = top
+        else:
+            top = Via.parse(v)
+            if keys.count("via") == 1:
+                cache["via"] = [top]
+            else:
+                cache["_top_via"] = top
+        for key, name, fn in _CORE_PARSERS:
+            n = keys.count(key)
+            if n != 1:
+                raise SipParseError(f"missing {name} header" if n == 0 else
+                                    f"multiple {name} headers")
+            cache[key] = fn(values[keys.index(key)])
+        if "max-forwards" in keys:
+            if keys.count("max-forwards") > 1:
+                raise SipParseError("multiple Max-Forwards headers")
+            cache["max-forwards"] = _parse_max_forwards(values[keys.index("max-forwards")])
+        if isinstance(msg, Request):
+            method = cache["cseq"].method  # type: ignore[attr-defined]
+            if method != msg._method:
+                raise SipParseError(f"CSeq method {method} does not match request method "
+                                    f"{msg._method}")
+    except SipParseError as e:
+        e.message = msg
+        raise
+
+
+def _guard(e: Exception) -> SipParseError:
+    return SipParseError(f"malformed message ({type(e).__name__}: {e})"[:200])
+
+
+def parse_message(data: bytes, limits: Limits | None = None) -> Request | Response:
+    """Parse one datagram.
+
+    Without Content-Length the body is the rest of the datagram; with it, the body is that
+    many bytes and anything after is kept in ``msg.extra`` (RFC 4475 TC_DBLREQ). A datagram
+    that ends right after its last header line (no blank line) is read as having no body.
+    Raises ``SipParseError`` (see the module docs) and nothing else.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"data must be bytes, got {type(data).__name__}")
+    if limits is not None and not isinstance(limits, Limits):
+        raise TypeError(f"limits must be Limits or None, got {type(limits).__name__}")
+    try:
+        return _parse_datagram(bytes(data), limits or DEFAULT_LIMITS)
+    except SipParseError:
+        raise
+    except Exception as e:  # the contract: only SipParseError escapes
+        raise _guard(e) from None
+
+
+def _parse_datagram(data: bytes, limits: Limits) -> Request | Response:
+    start = 0
+    if data[:1] in (b"\r", b"\n"):
+        start = len(data) - len(data.lstrip(b"\r\n"))
+        if start >= len(data):
+            raise SipParseError("empty message")
+    end = data.find(b"\r\n\r\n", start)
+    if end >= 0:
+        body_start = end + 4
+    else:
+        end = data.find(b"\n\n", start)
+        if end >= 0:
+            body_start = end + 2
+        elif data.endswith(b"\r\n"):
+            end = len(data) - 2
+            body_start = len(data)
+        else:
+            raise SipParseError("no blank line after the headers")
+    size = len(data) - start
+    if size > limits.max_message_size and end - start > limits.max_message_size:
+        raise SipParseError("message too large", status=513)
+    msg, err = _parse_head(data[start:end].decode("utf-8", "surrogateescape"), limits)
+    avail = len(data) - body_start
+    cl = _content_length(msg)
+    if cl is None:
+        cl = avail
+    elif cl > avail:
+        msg._body = data[body_start:]
+        msg._raw = None
+        raise SipParseError(
+            f"Content-Length {cl} larger than the {avail} body bytes received", message=msg)
+    stop = body_start + cl
+    if start == 0 and stop == len(data):
+        msg._raw = data
+        msg._body = data[body_start:] if cl else b""
+    else:
+        msg._raw = data[start:stop]
+        msg._body = data[body_start:stop]
+        msg.extra = data[stop:]
+    if err is not None:
+        err.message = msg
+        raise err
+    if size > limits.max_message_size:
+        raise SipParseError("message too large", status=513, message=msg)
+    _check_core(msg)
+    return msg  # type: ignore[return-value]
+
+
+class StreamParser:
+    """Frames SIP messages out of a byte stream (TCP, TLS) by Content-Length.
+
+    ``feed(data)`` returns every message completed by ``data``; CRLFs between messages
+    (RFC 5626 keep-alives) are skipped and double-CRLF pings counted in ``pings``.
+
+    Errors: unframeable input (bad start line, no Content-Length, too large) raises
+    ``SipParseError``; the connection should then be closed. Messages completed before
+    the bad one in the same ``feed`` are on ``err.preceding``. A framed message that
+    breaks the grammar of a core header also raises (``.message`` set, answer 400); the
+    stream is still in sync after it, so ``feed(b"")`` goes on with what is buffered.
+    """
+
+    __slots__ = ("_buf", "_limits", "_pending", "_scan", "pings")
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        if limits is not None and not isinstance(limits, Limits):
+            raise TypeError(f"limits must be Limits or None, got {type(limits).__name__}")
+        self._limits = limits or DEFAULT_LIMITS
+        self._buf = bytearray()
+        self._pending: tuple[Message, int, int, SipParseError | None] | None = None
+        self._scan = 0
+        self.pings = 0
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet part of a returned message."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[Request | Response]:
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"data must be bytes, got {type(data).__name__}")
+        self._buf += data
+        out: list[Request | Response] = []
+        try:
+            self._drain(out)
+        except SipParseError as e:
+            e.preceding = out  # type: ignore[attr-defined]
+            raise
+        except Exception as e:  # the contract: only SipParseError escapes
+            err = _guard(e)
+            err.preceding = out  # type: ignore[attr-defined]
+            raise err from None
+        return out
+
+    def _drain(self, out: list[Request | Response]) -> None:
+        buf = self._buf
+        limits = self._limits
+        pos = 0
+        try:
+            while True:
+                pending = self._pending
+                if pending is None:
+                    n = len(buf)
+                    i = pos
+                    while i < n and buf[i] in (13, 10):
+                        i += 1
+                    if i != pos:
+                        self.pings += buf.count(b"\r\n\r\n", pos, i)
+                        pos = i
+                        self._scan = pos
+                    if pos >= n:
+                        return
+                    end = buf.find(b"\r\n\r\n", max(self._scan, pos))
+                    if end < 0:
+                        self._scan = max(pos, n - 3)
+                        if n - pos > limits.max_head_size:
+                            raise SipParseError("header block too large", status=513)
+                        return
+                    if end - pos > limits.max_head_size:
+                        raise SipParseError("header block too large", status=513)
+                    msg, err = _parse_head(
+                        bytes(buf[pos:end]).decode("utf-8", "surrogateescape"), limits)
+                    cl = _content_length(msg)
+                    if cl is None:
+                        raise SipParseError("missing Content-Length on a stream transport",
+                                            message=msg)
+                    if end + 4 - pos + cl > limits.max_message_size:
+                        raise SipParseError("message too large", status=513, message=msg)
+                    pending = self._pending = (msg, end + 4 - pos, cl, err)
+                msg, body_off, cl, err = pending
+                total = body_off + cl
+                if len(buf) - pos < total:
+                    return
+                raw = bytes(buf[pos : pos + total])
+                pos += total
+                self._pending = None
+                self._scan = pos
+                msg._raw = raw
+                msg._body = raw[body_off:] if cl else b""
+                if err is not None:
+                    err.message = msg
+                    raise err
+                _check_core(msg)
+                out.append(msg)  # type: ignore[arg-type]
+        finally:
+            if pos:
+                del buf[:pos]
+                self._scan = max(0, self._scan - pos)

@@ -1,0 +1,462 @@
+"""The protocol state for one engine channel.
+
+One ``Agent`` per ``EngineChannel``: it turns the framework's operations into control
+messages and the engine's messages back into ``Request``/``IncomingResponse`` objects.
+It keeps the pending maps of wire-protocol.md:
+
+* ``pending``: commands waiting for their ``response`` frame, by message id;
+* ``pending_sip``: requests we sent waiting for responses, by the engine's transaction id;
+* ``pending_invites``: received INVITEs not yet finally answered, by transaction id (and by
+  Call-ID), to match a CANCEL or an UPDATE;
+* ``pending_ack``: ``on_ack`` callbacks waiting for an ACK/PRACK, by dialog id.
+
+Several agents (listen mode, several engines) can sit under one ``Srf``: every request,
+response and dialog keeps a reference to the agent it belongs to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from drachtio.sip import Request as _SipRequest
+from drachtio.srf.channel import EngineChannel
+from drachtio.srf.errors import EngineError, NotConnectedError
+from drachtio.srf.message import format_request, format_response, parse_sip
+from drachtio.srf.request import Request, ServerRef
+from drachtio.srf.response import IncomingResponse, Response, SentMessage
+from drachtio.wire.codec import ControlMessage, new_id
+
+if TYPE_CHECKING:  # pragma: no cover
+    from drachtio.srf.srf import Srf
+
+__all__ = ["Agent"]
+
+log = logging.getLogger("drachtio.srf")
+
+_NO_TRACK = frozenset({"ACK", "CANCEL", "PRACK"})
+
+Callback = Callable[[ControlMessage], None]
+
+
+def _tok(tokens: list[str], i: int) -> str:
+    return tokens[i] if len(tokens) > i else ""
+
+
+class Agent:
+    """Pending state and message translation for one engine channel."""
+
+    def __init__(self, srf: Srf, channel: EngineChannel, *, server_address: str = "") -> None:
+        self.srf = srf
+        self.channel = channel
+        self.server_address = server_address
+        self.pending: dict[str, Callback] = {}
+        self.pending_sip: dict[str, Request] = {}
+        self.pending_invites: dict[str, Request] = {}
+        self.invites_by_call_id: dict[str, Request] = {}
+        self.pending_ack: dict[str, Callable[[Request], Any]] = {}
+        self.hostports = ""
+        self.server_version = ""
+        self.local_hostports = ""
+        self.routed: set[str] = set()
+        self._route_waiters: list[asyncio.Future[None]] = []
+        channel.on_message = self.on_message
+        channel.on_ready = self.on_ready
+        channel.on_lost = self.on_lost
+
+    # -- state -------------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return self.channel.ready
+
+    @property
+    def idle(self) -> bool:
+        return not (self.pending or self.pending_sip or self.pending_ack)
+
+    # -- sending -------------------------------------------------------------------------------
+    def command(self, tokens: list[str], sip: str | None, callback: Callback | None) -> str:
+        """Send ``<id>|tokens...``; ``callback`` gets the engine's ``response`` frame(s)."""
+        mid = new_id()
+        msg = ControlMessage([mid, *tokens], sip)
+        if callback is not None:
+            self.pending[mid] = callback
+        try:
+            self.channel.send(msg)
+        except ConnectionError as exc:
+            self.pending.pop(mid, None)
+            raise NotConnectedError(str(exc)) from exc
+        return mid
+
+    def route(self, verb: str) -> asyncio.Future[None]:
+        """``route|verb``: ask the engine for requests of that method (or CDR type)."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def cb(msg: ControlMessage) -> None:
+            if fut.done():
+                return
+            if _tok(msg.tokens, 3) == "OK":
+                self.routed.add(verb)
+                fut.set_result(None)
+            else:
+                fut.set_exception(EngineError(_tok(msg.tokens, 4) or "route refused"))
+
+        try:
+            self.command(["route", verb], None, cb)
+        except NotConnectedError as exc:
+            fut.set_exception(exc)
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return fut
+
+    def remove_route(self, verb: str) -> None:
+        self.routed.discard(verb)
+        self.command(["remove_route", verb], None, None)
+
+    def send_request(
+        self,
+        method: str,
+        uri: str,
+        headers: list[tuple[str, str]],
+        body: str | bytes | None,
+        *,
+        dialog_id: str = "",
+        transaction_id: str = "",
+        proxy: str | None = None,
+        auth: Any = None,
+        on_sent: Callable[[Request], None] | None = None,
+    ) -> asyncio.Future[Request]:
+        """Send a request; resolves with the request as the engine sent it.
+
+        ``on_sent`` runs synchronously when the echo arrives, before any response to the
+        request can be processed, so listeners attached there never miss a response.
+        """
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Request] = loop.create_future()
+        body_text = body.decode("utf-8", "surrogateescape") if isinstance(body, bytes) else (
+            body or "")
+        sip = format_request(method, uri, headers, body_text)
+        tokens = ["sip", transaction_id, dialog_id]
+        if proxy:
+            tokens.append(proxy)
+
+        def cb(msg: ControlMessage) -> None:
+            t = msg.tokens
+            if _tok(t, 3) != "OK":
+                if not fut.done():
+                    fut.set_exception(EngineError(_tok(t, 4) or "request failed"))
+                return
+            try:
+                sent = parse_sip(msg)
+            except Exception as exc:  # malformed echo: never crash the loop
+                log.error("unparseable echo of sent %s: %s", method, exc)
+                if not fut.done():
+                    fut.set_exception(EngineError(f"unparseable echoed request: {exc}"))
+                return
+            req = Request(
+                sent,
+                source="application",
+                protocol=_tok(t, 6),
+                address=_tok(t, 7),
+                port=_tok(t, 8),
+                time=_tok(t, 9),
+                transaction_id=_tok(t, 10),
+                dialog_id=dialog_id,
+                agent=self,
+            )
+            req.srf = self.srf
+            req._init_sent()
+            if auth is not None:
+                req.auth = auth
+                req._send_args = {
+                    "method": method, "uri": uri, "headers": headers, "body": body_text,
+                    "dialog_id": dialog_id, "proxy": proxy,
+                }
+            if method not in _NO_TRACK and req.transaction_id:
+                self.pending_sip[req.transaction_id] = req
+            if on_sent is not None:
+                try:
+                    on_sent(req)
+                except Exception:
+                    log.exception("on_sent hook raised")
+            if not fut.done():
+                fut.set_result(req)
+
+        try:
+            self.command(tokens, sip, cb)
+        except NotConnectedError as exc:
+            fut.set_exception(exc)
+        return fut
+
+    def send_in_dialog(
+        self,
+        method: str,
+        uri: str,
+        dialog_id: str,
+        headers: list[tuple[str, str]],
+        body: str | bytes | None,
+        fut: asyncio.Future[SentMessage | None] | None = None,
+    ) -> None:
+        """ACK / PRACK: ``sip||<dialogId>``; nothing waits for responses to them."""
+        body_text = body.decode("utf-8", "surrogateescape") if isinstance(body, bytes) else (
+            body or "")
+        sip = format_request(method, uri or "sip:placeholder", headers, body_text)
+
+        def cb(msg: ControlMessage) -> None:
+            if fut is None or fut.done():
+                return
+            if _tok(msg.tokens, 3) != "OK":
+                fut.set_exception(EngineError(_tok(msg.tokens, 4) or f"{method} failed"))
+                return
+            fut.set_result(self._sent_message(msg))
+
+        try:
+            self.command(["sip", "", dialog_id], sip, cb)
+        except NotConnectedError as exc:
+            if fut is not None and not fut.done():
+                fut.set_exception(exc)
+
+    def send_response(
+        self,
+        res: Response,
+        status: int,
+        reason: str,
+        headers: list[tuple[str, str]],
+        body: str | bytes | None,
+        on_ack: Callable[[Request], Any] | None,
+        fut: asyncio.Future[SentMessage | None],
+    ) -> None:
+        req = res.req
+        assert req is not None
+        body_text = body.decode("utf-8", "surrogateescape") if isinstance(body, bytes) else (
+            body or "")
+        sip = format_response(status, reason, res._base_headers(headers), body_text)
+        is_invite = req.method == "INVITE"
+
+        def cb(msg: ControlMessage) -> None:
+            t = msg.tokens
+            if _tok(t, 3) != "OK":
+                if not fut.done():
+                    fut.set_exception(EngineError(_tok(t, 4) or "response not sent"))
+                return
+            try:
+                sent = self._sent_message(msg)
+            except Exception as exc:
+                log.error("unparseable echo of sent response: %s", exc)
+                if not fut.done():
+                    fut.set_exception(EngineError(f"unparseable echoed response: {exc}"))
+                return
+            res.dialog_id = sent.dialog_id
+            res.sent = sent
+            if on_ack is not None and sent.dialog_id and (
+                (is_invite and 200 <= status < 300) or (status < 200 and sent.has("RSeq"))
+            ):
+                self.pending_ack[sent.dialog_id] = on_ack
+            if not fut.done():
+                fut.set_result(sent)
+
+        if status >= 200 and is_invite:
+            self._forget_invite(req)
+        try:
+            self.command(["sip", req.transaction_id, ""], sip, cb)
+        except NotConnectedError as exc:
+            if not fut.done():
+                fut.set_exception(exc)
+
+    def _sent_message(self, msg: ControlMessage) -> SentMessage:
+        t = msg.tokens
+        dialog_id = _tok(t, 11)
+        if dialog_id.startswith("Msg sent"):
+            dialog_id = ""
+        return SentMessage(
+            parse_sip(msg),
+            protocol=_tok(t, 6),
+            address=_tok(t, 7),
+            port=_tok(t, 8),
+            time=_tok(t, 9),
+            transaction_id=_tok(t, 10),
+            dialog_id=dialog_id,
+        )
+
+    def _forget_invite(self, req: Request) -> None:
+        self.pending_invites.pop(req.transaction_id, None)
+        cid = req.call_id
+        if cid is not None and self.invites_by_call_id.get(cid) is req:
+            del self.invites_by_call_id[cid]
+
+    # -- channel callbacks -------------------------------------------------------------------
+    def on_ready(self, hostports: str, version: str, local_hostports: str) -> None:
+        self.hostports = hostports
+        self.server_version = version
+        self.local_hostports = local_hostports
+        self.routed.clear()
+        self.srf._agent_ready(self)
+
+    def on_lost(self, exc: BaseException | None) -> None:
+        """The engine forgot this connection: fail everything that was waiting on it."""
+        err = NotConnectedError(f"connection to the engine lost: {exc}" if exc else
+                                "connection to the engine closed")
+        pending, self.pending = self.pending, {}
+        for cb in pending.values():
+            try:
+                cb(ControlMessage(["", "response", "", "NOK", str(err)]))
+            except Exception:
+                log.exception("failing pending command")
+        sip, self.pending_sip = self.pending_sip, {}
+        for req in sip.values():
+            req._fail(err)
+        self.pending_invites.clear()
+        self.invites_by_call_id.clear()
+        self.pending_ack.clear()
+        self.routed.clear()
+        self.srf._agent_lost(self, exc)
+
+    def on_message(self, msg: ControlMessage) -> None:
+        t = msg.tokens
+        kind = _tok(t, 1)
+        if kind == "response":
+            rid = _tok(t, 2)
+            cb = self.pending.get(rid)
+            if cb is None:
+                return
+            if _tok(t, 12) != "continue":
+                del self.pending[rid]
+            cb(msg)
+        elif kind == "sip":
+            self._on_sip(msg)
+        elif kind.startswith("cdr:"):
+            self._on_cdr(msg)
+        else:
+            log.warning("ignoring control message of unknown type %r", kind)
+
+    # -- incoming SIP ----------------------------------------------------------------------------
+    def _on_sip(self, msg: ControlMessage) -> None:
+        t = msg.tokens
+        if len(t) < 10:
+            log.warning("ignoring short sip frame: %s", t)
+            return
+        try:
+            sipmsg = parse_sip(msg)
+        except Exception as exc:
+            log.error("unparseable SIP message from the engine: %s", exc)
+            return
+        source, protocol, address, port, time, txn, dlg = (
+            t[2], t[4], t[5], t[6], t[7], t[8], t[9])
+        if isinstance(sipmsg, _SipRequest):
+            received_on = f"{t[10]}:{t[11]}" if len(t) > 11 and t[10] else None
+            req = Request(
+                sipmsg,
+                source=source,
+                address=address,
+                port=port,
+                protocol=protocol,
+                time=time,
+                transaction_id=txn,
+                dialog_id=dlg,
+                received_on=received_on,
+                session_token=t[12] if len(t) > 12 and t[12] else None,
+                server=ServerRef(self.server_address, self.hostports),
+                agent=self,
+            )
+            if source == "network":
+                self._on_network_request(req)
+            elif source == "application" and txn == "unsolicited":
+                res = Response(req, self)
+                res._noop = True
+                req.res = res
+                self._drop_dialog_state(dlg)
+                self.srf._handle_request(req, res)
+            return
+        if source != "network":
+            return
+        sr = self.pending_sip.get(txn)
+        if sr is None:
+            return
+        ires = IncomingResponse(
+            sipmsg,
+            sr,
+            source=source,
+            address=address,
+            port=port,
+            protocol=protocol,
+            time=time,
+            transaction_id=txn,
+            dialog_id=dlg,
+            agent=self,
+        )
+        if ires.status >= 200:
+            del self.pending_sip[txn]
+        from drachtio.srf.auth import maybe_retry
+
+        if maybe_retry(self, sr, ires):
+            return
+        sr._deliver(ires, ires.ack_function())
+
+    def _on_network_request(self, req: Request) -> None:
+        method = req.method
+        call_id = req.call_id or ""
+        if method == "CANCEL":
+            invite = self.pending_invites.get(req.transaction_id) or self.invites_by_call_id.get(
+                call_id)
+            if invite is not None:
+                self._forget_invite(invite)
+                invite.canceled = True
+                invite.emit("cancel", req)
+            return
+        res = Response(req, self)
+        req.res = res
+        if method == "INVITE":
+            if req.transaction_id:
+                self.pending_invites[req.transaction_id] = req
+            if call_id:
+                self.invites_by_call_id[call_id] = req
+        elif method in ("ACK", "PRACK"):
+            fn = self.pending_ack.pop(req.dialog_id, None) if req.dialog_id else None
+            if fn is not None:
+                try:
+                    out = fn(req)
+                    if asyncio.iscoroutine(out):
+                        from drachtio.srf.emitter import spawn
+
+                        spawn(out, name="on_ack")
+                except Exception:
+                    log.exception("on_ack callback raised")
+        elif method == "UPDATE":
+            invite = self.invites_by_call_id.get(call_id)
+            if invite is not None:
+                if invite.listener_count("update") > 0:
+                    invite.emit("update", req, res)
+                else:
+                    res.send(500, headers={"Retry-After": "5"})
+                return
+            for sent in self.pending_sip.values():
+                if sent.call_id == call_id and sent.method == "INVITE" and sent.listener_count(
+                        "update") > 0:
+                    sent.emit("update", req, res)
+                    return
+        elif method == "BYE":
+            self._drop_dialog_state(req.dialog_id)
+        self.srf._handle_request(req, res)
+
+    def _drop_dialog_state(self, dialog_id: str) -> None:
+        if dialog_id:
+            self.pending_ack.pop(dialog_id, None)
+
+    def _on_cdr(self, msg: ControlMessage) -> None:
+        t = msg.tokens
+        event = t[1]
+        try:
+            sipmsg = parse_sip(msg)
+        except Exception as exc:
+            log.error("unparseable CDR message: %s", exc)
+            return
+        from drachtio.srf.message import SipMessage
+
+        m = SipMessage(sipmsg)
+        if event == "cdr:attempt":
+            self.srf.emit(event, _tok(t, 2), _tok(t, 3), m)
+        else:
+            self.srf.emit(event, _tok(t, 2), _tok(t, 3), _tok(t, 4), m)
+
+    def close(self) -> None:
+        self.channel.close()

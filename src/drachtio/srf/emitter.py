@@ -1,0 +1,137 @@
+"""A small event emitter shared by Srf, Request, Response and Dialog.
+
+Listeners may be plain functions or coroutine functions. A coroutine listener is scheduled as
+a task on the running loop; its exception is logged (never silently lost). A plain listener
+that raises is logged too and does not stop the other listeners: one faulty handler must not
+break SIP processing for the rest of the application.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["Emitter", "Listener", "spawn"]
+
+log = logging.getLogger("drachtio.srf")
+
+Listener = Callable[..., Any]
+
+#: Tasks started for async listeners: kept referenced until done so the loop cannot drop them.
+_background: set[asyncio.Task[Any]] = set()
+
+
+def _log_task_error(task: asyncio.Task[Any]) -> None:
+    _background.discard(task)
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        log.error("unhandled exception in async handler %r", task.get_name(), exc_info=exc)
+
+
+def spawn(aw: Any, name: str | None = None) -> asyncio.Task[Any]:
+    """Run an awaitable as a background task whose failure is logged, never lost."""
+    task: asyncio.Task[Any] = asyncio.ensure_future(aw)
+    if name is not None:
+        task.set_name(name)
+    _background.add(task)
+    task.add_done_callback(_log_task_error)
+    return task
+
+
+class Emitter:
+    """``on`` / ``once`` / ``off`` / ``emit`` / ``listener_count``."""
+
+    _emitter_listeners: dict[str, list[tuple[Listener, bool]]]
+
+    def _listener_map(self) -> dict[str, list[tuple[Listener, bool]]]:
+        # created lazily so subclasses need not call Emitter.__init__
+        try:
+            return self._emitter_listeners
+        except AttributeError:
+            self._emitter_listeners = {}
+            return self._emitter_listeners
+
+    def on(self, event: str, listener: Listener | None = None) -> Any:
+        """Add a listener; usable as ``obj.on("x", fn)`` or as a decorator ``@obj.on("x")``."""
+        if not isinstance(event, str) or not event:
+            raise TypeError(f"event name must be a non-empty str, got {event!r}")
+        if listener is None:
+
+            def deco(fn: Listener) -> Listener:
+                self.on(event, fn)
+                return fn
+
+            return deco
+        if not callable(listener):
+            raise TypeError(f"listener for {event!r} must be callable, got {listener!r}")
+        self._listener_map().setdefault(event, []).append((listener, False))
+        return self
+
+    def once(self, event: str, listener: Listener | None = None) -> Any:
+        if not isinstance(event, str) or not event:
+            raise TypeError(f"event name must be a non-empty str, got {event!r}")
+        if listener is None:
+
+            def deco(fn: Listener) -> Listener:
+                self.once(event, fn)
+                return fn
+
+            return deco
+        if not callable(listener):
+            raise TypeError(f"listener for {event!r} must be callable, got {listener!r}")
+        self._listener_map().setdefault(event, []).append((listener, True))
+        return self
+
+    def off(self, event: str, listener: Listener | None = None) -> Any:
+        """Remove one listener, or every listener of ``event`` when none is given."""
+        m = self._listener_map()
+        if listener is None:
+            m.pop(event, None)
+            return self
+        entries = m.get(event)
+        if entries:
+            for i, (fn, _once) in enumerate(entries):
+                if fn is listener:
+                    del entries[i]
+                    break
+            if not entries:
+                m.pop(event, None)
+        return self
+
+    def remove_all_listeners(self, event: str | None = None) -> None:
+        if event is None:
+            self._listener_map().clear()
+        else:
+            self._listener_map().pop(event, None)
+
+    def listener_count(self, event: str) -> int:
+        return len(self._listener_map().get(event, ()))
+
+    def listeners(self, event: str) -> list[Listener]:
+        return [fn for fn, _ in self._listener_map().get(event, ())]
+
+    def emit(self, event: str, *args: Any) -> bool:
+        """Call every listener of ``event``; returns whether there was any."""
+        m = self._listener_map()
+        entries = m.get(event)
+        if not entries:
+            return False
+        snapshot = list(entries)
+        if any(once for _, once in snapshot):
+            entries[:] = [e for e in entries if not e[1]]
+            if not entries:
+                m.pop(event, None)
+        for fn, _once in snapshot:
+            try:
+                result = fn(*args)
+            except Exception:
+                log.exception("listener for %r raised", event)
+                continue
+            if inspect.isawaitable(result):
+                spawn(result, name=f"{type(self).__name__}:{event}")
+        return True

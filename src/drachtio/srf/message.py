@@ -1,0 +1,222 @@
+"""Read-side view of a SIP message shared by requests, responses and CDR records.
+
+Wraps a parsed ``drachtio.sip`` message (parsed once, when the control frame arrives) and
+adds the conveniences applications use: ``get``/``has``, ``get_parsed_header``, the body
+as text, and calling/called numbers. Also the helpers that format the partial SIP text the
+framework sends to the engine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeAlias
+
+from drachtio.sip import Message as _SipMsg
+from drachtio.sip import Request as _SipRequest
+from drachtio.sip import Response as _SipResponse
+from drachtio.sip import SipParseError, parse_message
+from drachtio.wire.codec import ControlMessage
+
+__all__ = [
+    "HeadersArg",
+    "SipMessage",
+    "format_request",
+    "format_response",
+    "normalize_headers",
+    "parse_sip",
+]
+
+#: What ``headers=`` accepts: a mapping name -> value (a list/tuple value gives one header
+#: line per item), or a sequence of ``(name, value)`` pairs.
+HeadersArg: TypeAlias = (
+    Mapping[str, str | int | Sequence[str]] | Sequence[tuple[str, str | int]] | None
+)
+
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
+_USER_RE = re.compile(r"(?:sips?|tel):([^@;>?\s]+)(@)?", re.IGNORECASE)
+_QUOTED_NAME_RE = re.compile(r'^\s*"((?:[^"\\]|\\.)*)"')
+_TOKEN_NAME_RE = re.compile(r"^\s*([^<\"]+?)\s*<")
+
+
+def normalize_headers(headers: HeadersArg, what: str = "headers") -> list[tuple[str, str]]:
+    """Validate and flatten a ``headers=`` argument into ``(name, value)`` pairs."""
+    if headers is None:
+        return []
+    items: Iterable[tuple[Any, Any]]
+    if isinstance(headers, Mapping):
+        items = headers.items()
+    elif isinstance(headers, (list, tuple)):
+        items = headers
+    else:
+        raise TypeError(
+            f"{what} must be a dict of name -> value or a list of (name, value) pairs, "
+            f"got {type(headers).__name__}"
+        )
+    out: list[tuple[str, str]] = []
+    for item in items:
+        if not (isinstance(item, tuple) and len(item) == 2):
+            raise TypeError(f"{what}: expected (name, value) pairs, got {item!r}")
+        name, value = item
+        if not isinstance(name, str) or not _TOKEN_RE.match(name):
+            raise ValueError(f"{what}: invalid header name {name!r}")
+        values: Sequence[Any]
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, (str, int)):
+                raise TypeError(f"{what}: value of {name!r} must be a str or int, got {v!r}")
+            text = str(v)
+            if "\r" in text or "\n" in text:
+                raise ValueError(f"{what}: value of {name!r} must not contain CR or LF")
+            out.append((name, text))
+    return out
+
+
+def _body_text(body: str | bytes | None, what: str = "body") -> str:
+    if body is None:
+        return ""
+    if isinstance(body, bytes):
+        return body.decode("utf-8", "surrogateescape")
+    if not isinstance(body, str):
+        raise TypeError(f"{what} must be a str, bytes or None, got {type(body).__name__}")
+    return body
+
+
+def _assemble(start: str, headers: list[tuple[str, str]], body: str) -> str:
+    parts = [start]
+    for name, value in headers:
+        parts.append(f"{name}: {value}")
+    blen = len(body.encode("utf-8", "surrogateescape"))
+    parts.append(f"Content-Length: {blen}")
+    return "\r\n".join(parts) + "\r\n\r\n" + body
+
+
+def format_request(method: str, uri: str, headers: list[tuple[str, str]], body: str) -> str:
+    """A partial SIP request as the engine expects it; Content-Length counts UTF-8 bytes."""
+    headers = [(n, v) for n, v in headers if n.lower() not in ("content-length", "l")]
+    return _assemble(f"{method} {uri} SIP/2.0", headers, body)
+
+
+def format_response(
+    status: int, reason: str, headers: list[tuple[str, str]], body: str
+) -> str:
+    headers = [(n, v) for n, v in headers if n.lower() not in ("content-length", "l")]
+    return _assemble(f"SIP/2.0 {status} {reason}", headers, body)
+
+
+def parse_sip(msg: ControlMessage) -> _SipMsg:
+    """The parsed SIP part of a control message (embedded mode may have parsed it already)."""
+    parsed = msg.parsed
+    if isinstance(parsed, (_SipRequest, _SipResponse)):
+        return parsed
+    if msg.sip is None:
+        raise ValueError("control message carries no SIP message")
+    try:
+        return parse_message(msg.sip.encode("utf-8", "surrogateescape"))
+    except SipParseError as exc:
+        # framed, but a header the transaction layer needs is off: still readable
+        if exc.message is not None:
+            return exc.message
+        raise
+
+
+def _user_of(value: str | None) -> str | None:
+    if not value:
+        return None
+    m = _USER_RE.search(value)
+    if m is None:
+        return None
+    scheme_is_tel = value[m.start() : m.start() + 4].lower() == "tel:"
+    if not scheme_is_tel and m.group(2) is None:
+        return None  # sip:host (no user part)
+    return m.group(1).split(":", 1)[0] if not scheme_is_tel else m.group(1)
+
+
+def _display_name(value: str | None) -> str | None:
+    if not value:
+        return None
+    m = _QUOTED_NAME_RE.match(value)
+    if m:
+        return re.sub(r"\\(.)", r"\1", m.group(1))
+    m = _TOKEN_NAME_RE.match(value)
+    if m and m.group(1).strip():
+        return m.group(1).strip()
+    return None
+
+
+class SipMessage:
+    """A received (or echoed) SIP message with read accessors."""
+
+    def __init__(self, msg: _SipMsg) -> None:
+        self.msg = msg
+        self._body_text: str | None = None
+
+    # -- headers ---------------------------------------------------------------------------
+    def get(self, name: str) -> str | None:
+        """First value of header ``name`` (case-insensitive, compact forms allowed)."""
+        return self.msg.get(name)
+
+    def get_all(self, name: str) -> list[str]:
+        return self.msg.get_all(name)
+
+    def has(self, name: str) -> bool:
+        return self.msg.has(name)
+
+    def get_parsed_header(self, name: str) -> Any:
+        """Typed view of a header (NameAddr for From/To/Contact..., Via, CSeq...).
+
+        Raises ``KeyError`` naming the header and the Call-ID when it is absent.
+        """
+        if not self.msg.has(name):
+            raise KeyError(f"header {name!r} not available in SIP message with Call-ID: "
+                           f"{self.msg.get('Call-ID')}")
+        return self.msg.parsed(name)
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        """Every header line as ``(name, value)``, in order."""
+        return list(self.msg.headers.items())
+
+    # -- body and raw text -----------------------------------------------------------------
+    @property
+    def body(self) -> str:
+        if self._body_text is None:
+            self._body_text = self.msg.body.decode("utf-8", "surrogateescape")
+        return self._body_text
+
+    @property
+    def raw(self) -> str:
+        return self.msg.to_bytes().decode("utf-8", "surrogateescape")
+
+    def __str__(self) -> str:
+        return self.raw
+
+    # -- shortcuts ---------------------------------------------------------------------------
+    @property
+    def type(self) -> str:
+        return "request" if isinstance(self.msg, _SipRequest) else "response"
+
+    @property
+    def call_id(self) -> str | None:
+        return self.msg.get("Call-ID")
+
+    @property
+    def calling_number(self) -> str | None:
+        """User part of P-Asserted-Identity if present, else of From."""
+        pai = self.msg.get("P-Asserted-Identity")
+        user = _user_of(pai)
+        if user is not None:
+            return user
+        return _user_of(self.msg.get("From"))
+
+    @property
+    def calling_name(self) -> str | None:
+        """Display name from P-Asserted-Identity if it has one, else from From."""
+        name = _display_name(self.msg.get("P-Asserted-Identity"))
+        return name if name is not None else _display_name(self.msg.get("From"))
+
+    @property
+    def called_number(self) -> str | None:
+        """User part of the request-URI (requests only)."""
+        uri = getattr(self.msg, "uri", None)
+        return _user_of(uri) if isinstance(uri, str) else None

@@ -1,0 +1,275 @@
+"""Responses: ``Response`` answers a received request; ``IncomingResponse`` is one received.
+
+``res.send(...)`` writes the response to the engine at once and returns a future for the
+message as the engine sent it, so both ``res.send(486)`` (fire and forget, from a plain
+function) and ``sent = await res.send(200, body=sdp)`` work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from drachtio.srf.emitter import Emitter
+from drachtio.srf.message import HeadersArg, SipMessage, normalize_headers
+from drachtio.srf.status import is_valid_status, reason_phrase
+
+if TYPE_CHECKING:  # pragma: no cover
+    from drachtio.sip import Message as _SipMsg
+    from drachtio.srf.agent import Agent
+    from drachtio.srf.request import Request
+    from drachtio.srf.srf import Srf
+
+__all__ = ["IncomingResponse", "Response", "SentMessage"]
+
+log = logging.getLogger("drachtio.srf")
+
+_TAG_RE = re.compile(r";\s*tag\s*=\s*([^;>\s]+)", re.IGNORECASE)
+
+
+class SentMessage(SipMessage):
+    """A message as the engine actually sent it, with the meta of the ``OK`` answer."""
+
+    def __init__(
+        self,
+        msg: _SipMsg,
+        *,
+        protocol: str = "",
+        address: str = "",
+        port: str = "",
+        time: str = "",
+        transaction_id: str = "",
+        dialog_id: str = "",
+    ) -> None:
+        super().__init__(msg)
+        self.protocol = protocol
+        self.address = address
+        self.port = port
+        self.stack_time = time
+        self.transaction_id = transaction_id
+        self.dialog_id = dialog_id
+
+    @property
+    def status(self) -> int:
+        return int(getattr(self.msg, "status", 0))
+
+    @property
+    def reason(self) -> str:
+        return str(getattr(self.msg, "reason", ""))
+
+
+def _quiet(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.debug("send failed: %s", fut.exception())
+
+
+class Response(Emitter):
+    """The response to a received request. Answer with ``send``.
+
+    ``set(name, value)`` adds a header sent with every response from this object (sticky);
+    ``headers=`` on ``send`` applies to that one response only.
+    """
+
+    def __init__(self, req: Request | None = None, agent: Agent | None = None) -> None:
+        self.req = req
+        self.agent = agent
+        self.srf: Srf | None = None
+        self.status: int | None = None
+        self.reason: str | None = None
+        self.finished = False
+        self.dialog_id = ""
+        self.sent: SentMessage | None = None
+        self._sticky: list[tuple[str, str]] = []
+        self._noop = False  # responses to engine-generated requests cannot be sent
+
+    @property
+    def final_response_sent(self) -> bool:
+        return self.finished
+
+    @property
+    def headers_sent(self) -> bool:
+        return self.finished
+
+    @property
+    def status_code(self) -> int | None:
+        return self.status
+
+    def set(self, name: str, value: str) -> None:
+        self._sticky.extend(normalize_headers([(name, value)]))
+
+    def get(self, name: str) -> str | None:
+        low = name.lower()
+        for n, v in self._sticky:
+            if n.lower() == low:
+                return v
+        return None
+
+    def has(self, name: str) -> bool:
+        return self.get(name) is not None
+
+    def send(
+        self,
+        status: int,
+        reason: str | None = None,
+        headers: HeadersArg = None,
+        body: str | bytes | None = None,
+        *,
+        on_ack: Callable[[Request], Any] | None = None,
+    ) -> asyncio.Future[SentMessage | None]:
+        """Send a response; resolves with the message as sent (None for engine requests).
+
+        ``on_ack(req)`` is called when the ACK (after a 2xx to an INVITE) or the PRACK
+        (after a reliable provisional) arrives.
+        """
+        if not is_valid_status(status):
+            raise ValueError(f"status must be an int SIP status code 100..699, got {status!r}")
+        if reason is not None and not isinstance(reason, str):
+            raise TypeError(f"reason must be a str or None, got {reason!r}")
+        if reason is not None and ("\r" in reason or "\n" in reason):
+            raise ValueError("reason must not contain CR or LF")
+        if on_ack is not None and not callable(on_ack):
+            raise TypeError(f"on_ack must be callable, got {on_ack!r}")
+        hdrs = normalize_headers(headers)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[SentMessage | None] = loop.create_future()
+        fut.add_done_callback(_quiet)
+        if self.finished:
+            fut.set_exception(RuntimeError("final response already sent"))
+            return fut
+        if self._noop or self.agent is None or self.req is None:
+            if status >= 200:
+                self.finished = True
+            fut.set_result(None)
+            return fut
+        self.status = status
+        self.reason = reason or reason_phrase(status)
+        if status >= 200:
+            self.finished = True
+        self.agent.send_response(self, status, self.reason, self._sticky + hdrs, body, on_ack, fut)
+        if status >= 200:
+            self.emit("end", status, self.reason)
+            loop.call_soon(self.emit, "finish")
+        return fut
+
+    def _base_headers(self, extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Call-ID, CSeq, From, To copied from the request; an app-given To tag is kept."""
+        req = self.req
+        assert req is not None
+        to = req.get("To") or ""
+        out_extra: list[tuple[str, str]] = []
+        for name, value in extra:
+            if name.lower() in ("to", "t"):
+                m = _TAG_RE.search(value)
+                if m and not _TAG_RE.search(to):
+                    to = f"{to};tag={m.group(1)}"
+                continue
+            out_extra.append((name, value))
+        base: list[tuple[str, str]] = []
+        for name in ("Call-ID", "CSeq", "From"):
+            v = req.get(name)
+            if v is not None:
+                base.append((name, v))
+        base.append(("To", to))
+        return base + out_extra
+
+
+class IncomingResponse(SipMessage):
+    """A response received to a request this application sent."""
+
+    def __init__(
+        self,
+        msg: _SipMsg,
+        req: Request,
+        *,
+        source: str = "network",
+        address: str = "",
+        port: str = "",
+        protocol: str = "",
+        time: str = "",
+        transaction_id: str = "",
+        dialog_id: str = "",
+        agent: Agent | None = None,
+    ) -> None:
+        super().__init__(msg)
+        self.req = req
+        self.source = source
+        self.source_address = address
+        try:
+            self.source_port = int(port) if port else 5060
+        except ValueError:
+            self.source_port = 5060
+        self.protocol = protocol
+        self.stack_time = time
+        self.transaction_id = transaction_id
+        self.dialog_id = dialog_id
+        self.agent = agent
+        self._acked = False
+
+    @property
+    def status(self) -> int:
+        return int(self.msg.status)  # type: ignore[attr-defined]
+
+    @property
+    def reason(self) -> str:
+        return str(self.msg.reason)  # type: ignore[attr-defined]
+
+    status_code = status
+
+    def __repr__(self) -> str:
+        return f"<IncomingResponse {self.status} {self.reason} to {self.req.method}>"
+
+    @property
+    def needs_ack(self) -> bool:
+        """A 2xx to an INVITE: the application must ACK it (``ack()``)."""
+        return self.req.method == "INVITE" and 200 <= self.status < 300
+
+    @property
+    def reliable(self) -> bool:
+        """A reliable provisional (RFC 3262): needs a PRACK."""
+        return 100 < self.status < 200 and self.has("RSeq")
+
+    def ack(
+        self, headers: HeadersArg = None, body: str | bytes | None = None
+    ) -> asyncio.Future[SentMessage | None]:
+        """Send the ACK for a 2xx to an INVITE (non-2xx are ACKed by the engine: no-op)."""
+        hdrs = normalize_headers(headers)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[SentMessage | None] = loop.create_future()
+        fut.add_done_callback(_quiet)
+        if not self.needs_ack or self.agent is None or self._acked:
+            fut.set_result(None)
+            return fut
+        self._acked = True
+        self.agent.send_in_dialog("ACK", self.req.uri, self.dialog_id, hdrs, body, fut)
+        return fut
+
+    def prack(
+        self, headers: HeadersArg = None, body: str | bytes | None = None
+    ) -> asyncio.Future[SentMessage | None]:
+        """Send the PRACK for a reliable provisional response."""
+        hdrs = normalize_headers(headers)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[SentMessage | None] = loop.create_future()
+        fut.add_done_callback(_quiet)
+        if not self.reliable or self.agent is None:
+            fut.set_result(None)
+            return fut
+        rack = f"{(self.get('RSeq') or '').strip()} {(self.req.get('CSeq') or '').strip()}"
+        hdrs = [("RAck", rack), *hdrs]
+        self.agent.send_in_dialog("PRACK", self.req.uri, self.dialog_id, hdrs, body, fut)
+        return fut
+
+    def ack_function(self) -> Callable[..., Any]:
+        """The second argument of the ``response`` event: ACK, PRACK or a no-op."""
+        if self.needs_ack:
+            return self.ack
+        if self.reliable:
+            return self.prack
+        return _noop
+
+
+def _noop(*_args: Any, **_kwargs: Any) -> None:
+    return None
