@@ -449,9 +449,12 @@ class Sipp(ManagedProcess):
 
 
 def sip_messages(trace: str, start: str) -> list[str]:
-    """The SIP messages in a SIPp -trace_msg log whose start line begins with `start`."""
+    """The SIP messages in a SIPp -trace_msg log whose start line begins with `start`
+    (line ends normalised to \\n)."""
     found = []
-    for block in re.split(r"\n-{10,}[^\n]*\n", trace):
+    # a separator line may follow other text without a newline ("UDP message lost (recv).")
+    separator = r"-{20,} \d{4}-\d\d-\d\d [0-9:.]+"
+    for block in re.split(separator, trace.replace("\r\n", "\n")):
         lines = [ln for ln in block.strip("\n").split("\n")
                  if not re.match(r"^(UDP|TCP|TLS) message (sent|received)", ln)]
         while lines and not lines[0].strip():

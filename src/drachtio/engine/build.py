@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from drachtio.engine.appmsg import AppSip, substitute_localhost
 from drachtio.engine.ids import initial_cseq, new_call_id, new_tag
-from drachtio.sip import NameAddr, Request, Response, SipParseError
+from drachtio.sip import Headers, NameAddr, Request, Response, SipParseError, canonical_key
 from drachtio.sip.dialog import TARGET_REFRESH_METHODS, Dialog
 
 __all__ = [
@@ -73,14 +73,18 @@ def _known_rest(app: AppSip, hostport: str, skip: frozenset[str]) -> list[tuple[
     return out
 
 
-def _finish(
-    headers: list[tuple[str, str]], app: AppSip, ctype: str | None
-) -> list[tuple[str, str]]:
+def _finish(headers: list[tuple[str, str]], app: AppSip, ctype: str | None) -> Headers:
+    """Append Content-Type/Length and the custom headers; build the container.
+
+    Names are canonical or checked tokens (``parse_app_sip``) and values never hold CR/LF
+    (the app's text was split on them), so the per-header checks of ``Headers(...)`` are
+    skipped: this runs for every message an app sends."""
     if ctype is not None:
         headers.append(("Content-Type", ctype))
     headers.append(("Content-Length", str(len(app.body))))
     headers.extend(app.custom)
-    return headers
+    names = [n for n, _ in headers]
+    return Headers._from_lists(names, [v for _, v in headers], [canonical_key(n) for n in names])
 
 
 # --------------------------------------------------------------------------------------------

@@ -68,7 +68,6 @@ from drachtio.sip.transaction import (
     TransportError,
     cancelled_transaction_key,
     make_cancel,
-    make_trying,
     transaction_key_for_request,
     transaction_key_for_response,
 )
@@ -326,7 +325,7 @@ class Engine:
             if st.to_tag is None:
                 st.to_tag = new_tag()
             tag = st.to_tag
-        resp = st.request.create_response(status, reason, to_tag=tag, headers=headers)
+        resp = stateless_response(st.request, status, reason, tag, headers)
         try:
             self._respond(st, resp)
         except TransactionStateError:
@@ -422,7 +421,7 @@ class Engine:
         """A locally generated final response for a request that got none (timeout, error)."""
         if ct.final or ct.on_response is None:
             return
-        resp = ct.request.create_response(status, reason)
+        resp = stateless_response(ct.request, status, reason)
         ct.final = status
         try:
             ct.on_response(ct, resp, False)
@@ -545,8 +544,7 @@ class Engine:
         if not isinstance(m, Request) or m.method == "ACK":
             return
         try:
-            h = m._headers
-            if not all(k in h._keys for k in ("via", "from", "to", "call-id", "cseq")):
+            if "via" not in m._headers._keys:
                 return
             resp = stateless_response(m, err.status or 400, err.reason, to_tag=new_tag())
             self._send(Dest(src.local, src.host, src.port, src.conn), resp)
@@ -610,7 +608,7 @@ class Engine:
             return
         st = self._new_server_txn(req, src, key)
         if method == "INVITE":
-            self._respond(st, make_trying(req))
+            self._respond(st, stateless_response(req, 100))
             existing = self.dialogs_by_id.get(dialog_id(req.call_id, req.from_.tag or ""))
             if existing is not None and existing.dialog.is_uas and existing.dialog.confirmed \
                     and not existing.terminated:
@@ -675,7 +673,7 @@ class Engine:
                 self._end_dialog(rec)
             return
         if method == "INVITE":
-            self._respond(st, make_trying(req))
+            self._respond(st, stateless_response(req, 100))
             if rec.pending_invite is not None:
                 self._reply(st, 491, "Request Pending")
                 return

@@ -8,7 +8,7 @@ grows public equivalents, only this module changes.
 
 from __future__ import annotations
 
-from drachtio.sip import Message, Request, Response, split_list
+from drachtio.sip import Headers, Message, Request, Response, split_list
 from drachtio.sip import reason_phrase
 
 __all__ = [
@@ -60,27 +60,44 @@ def _sanitize(text: str) -> str:
     return "".join(c if c.isprintable() else " " for c in text)[:120].strip()
 
 
+_CANON = {"via": "Via", "from": "From", "to": "To", "call-id": "Call-ID", "cseq": "CSeq"}
+
+
 def stateless_response(
     req: Request, status: int, reason: str | None = None, to_tag: str | None = None,
     extra: list[tuple[str, str]] | None = None,
 ) -> Response:
-    """A response built from the raw header text only, for requests whose headers may not
-    parse (400 to a malformed request): Via lines, From, To (+tag), Call-ID, CSeq copied."""
+    """A response built from the request's raw header text (8.2.6): Via lines, From, To
+    (plus ``to_tag`` unless it has one or this is a 100), Call-ID, CSeq; canonical names.
+
+    Works for requests whose other headers do not parse (a 400 to a malformed request), and
+    for 100 Trying (the Timestamp is echoed)."""
     h = req._headers
-    out: list[tuple[str, str]] = []
-    for key, name, value in zip(h._keys, h._names, h._values, strict=True):
-        if key == "via":
-            out.append(("Via", value))
-        elif key in ("from", "call-id", "cseq"):
-            out.append((name if key != "from" else "From", value))
-        elif key == "to":
-            if to_tag and status > 100 and ";tag=" not in value.replace(" ", "").lower():
+    names: list[str] = []
+    values: list[str] = []
+    keys: list[str] = []
+    for key, value in zip(h._keys, h._values, strict=True):
+        canon = _CANON.get(key)
+        if canon is None:
+            if key == "timestamp" and status == 100:
+                names.append("Timestamp")
+                values.append(value)
+                keys.append(key)
+            continue
+        if key == "to" and to_tag and status > 100:
+            if ";tag=" not in value.replace(" ", "").lower():
                 value = f"{value};tag={to_tag}"
-            out.append(("To", value))
-    if extra:
-        out.extend(extra)
-    phrase = _sanitize(reason) if reason else reason_phrase(status)
-    return Response(status, phrase or reason_phrase(status), out)
+        names.append(canon)
+        values.append(value)
+        keys.append(key)
+    # values are the request's own text (they may hold bytes the Headers constructor
+    # refuses, e.g. RFC 4475 TC_INTMETH's NUL): build the container without re-checking
+    headers = Headers._from_lists(names, values, keys)
+    for name, value in extra or ():
+        headers.append(name, value)
+    headers._dirty = False
+    phrase = _sanitize(reason) if reason else ""
+    return Response(status, phrase or reason_phrase(status), headers)
 
 
 def is_response(msg: Message) -> bool:

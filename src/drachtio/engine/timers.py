@@ -105,7 +105,9 @@ class TimerHeap:
                 continue
             entry.alive = False
             try:
-                entry.callback(now)
+                # never hand out a time before the deadline: a machine woken "early" (within
+                # the granularity) would find nothing due and re-arm the same deadline forever
+                entry.callback(entry.when if entry.when > now else now)
             except Exception:
                 log.exception("timer callback failed")
         heap = self._heap

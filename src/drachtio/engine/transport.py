@@ -14,7 +14,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from drachtio.engine.config import ContactSpec, is_ip, primary_ip
 from drachtio.sip import Limits, SipParseError, StreamParser
@@ -83,7 +83,7 @@ class UdpProtocol(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
+        transport = cast(asyncio.DatagramTransport, transport)
         self.transport = transport
         sock = transport.get_extra_info("socket")
         size = self.mgr.udp_buffer_size
@@ -127,7 +127,7 @@ class TcpConnection(asyncio.Protocol):
 
     # asyncio ---------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)
         self.transport = transport
         peer = transport.get_extra_info("peername")
         if peer:
@@ -148,12 +148,10 @@ class TcpConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_used = time.monotonic()
-        if data == b"\r\n\r\n":  # RFC 5626 keep-alive ping -> pong
-            if self.transport is not None:
-                self.transport.write(b"\r\n")
-            return
+        parser = self.parser
+        pings = parser.pings
         try:
-            messages = self.parser.feed(data)
+            messages = parser.feed(data)
         except SipParseError as err:
             self.mgr.on_stream_error(self, err)
             self.close()
@@ -162,6 +160,8 @@ class TcpConnection(asyncio.Protocol):
             log.exception("TCP framing failed on %s:%s; closing", *self.remote)
             self.close()
             return
+        if parser.pings != pings and self.transport is not None:
+            self.transport.write(b"\r\n" * (parser.pings - pings))  # RFC 5626 pong
         for msg in messages:
             try:
                 self.mgr.on_stream_message(self, msg)

@@ -85,6 +85,8 @@ QUOTED = r'"(?:[^"\\\r\n]|\\[^\r\n])*+"'
 PVALUE = r"[A-Za-z0-9\-.!%*_+`'~:\[\]/&$?@=]+"
 #: ``*( SEMI generic-param )``, validated without backtracking.
 PARAMS = rf"(?:[ \t]*+;[ \t]*+{TOKEN}(?:[ \t]*+=[ \t]*+(?:{PVALUE}|{QUOTED}))?+)*+"
+#: ``*( ";" name [ "=" value ] )`` with no whitespace: the shape nearly every peer sends.
+SIMPLE_PARAMS = rf"(?:;{TOKEN}(?:=(?:{PVALUE}|{QUOTED}))?)*+"
 PARAM_ITEM_RE = re.compile(rf";[ \t]*({TOKEN})(?:[ \t]*(=)[ \t]*({PVALUE}|{QUOTED}))?")
 
 _TOKEN_RE = re.compile(TOKEN)
@@ -216,6 +218,17 @@ def params_from_text(text: str) -> dict[str, str | None]:
         (n if n.islower() else n.lower()): (v if e else None)
         for n, e, v in PARAM_ITEM_RE.findall(text)
     }
+
+
+def simple_params(text: str) -> dict[str, str | None]:
+    """Params from text that matched ``SIMPLE_PARAMS`` (no whitespace; leading ``;``)."""
+    if '"' in text:
+        return params_from_text(text)
+    out: dict[str, str | None] = {}
+    for item in text[1:].split(";"):
+        name, eq, value = item.partition("=")
+        out[name if name.islower() else name.lower()] = value if eq else None
+    return out
 
 
 def format_params(params: dict[str, str | None]) -> str:

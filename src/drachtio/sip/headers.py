@@ -15,6 +15,7 @@ from drachtio.sip.errors import SipParseError
 from drachtio.sip.grammar import (
     LIST_HEADERS,
     PARAMS,
+    SIMPLE_PARAMS,
     TOKEN,
     _scan_quoted,
     canonical_key,
@@ -23,6 +24,7 @@ from drachtio.sip.grammar import (
     params_from_text,
     parse_params,
     quote_string,
+    simple_params,
     split_hostport,
     split_list,
     unquote_string,
@@ -67,7 +69,7 @@ class _HasParams:
     def params(self) -> _Params:
         p = self._params
         if p is None:
-            p = self._params = params_from_text(self._ptext) if self._ptext else {}
+            p = self._params = simple_params(self._ptext) if self._ptext else {}
             self._psnap = tuple(p.items())
         return p
 
@@ -89,6 +91,10 @@ _VIA_FAST_RE = re.compile(
     rf"[ \t]*({TOKEN})[ \t]*/[ \t]*({TOKEN})[ \t]*/[ \t]*({TOKEN})[ \t]++"
     rf"(\[[0-9A-Fa-f:.]++\]|[A-Za-z0-9\-_.]++)(?:[ \t]*+:[ \t]*+([0-9]{{1,5}}+))?+"
     rf"({PARAMS})[ \t]*+"
+)
+#: The common shape, no optional whitespace: ``SIP/2.0/UDP host[:port][;params]``.
+_VIA_QUICK_RE = re.compile(
+    rf"SIP/2\.0/([A-Za-z]+) ([A-Za-z0-9][A-Za-z0-9\-_.]*)(?::([0-9]{{1,5}}))?({SIMPLE_PARAMS})"
 )
 _VIA_SLOW_RE = re.compile(
     r"[ \t]*([^\s/]+)[ \t]*/[ \t]*([^\s/]+)[ \t]*/[ \t]*([^\s/;]+)[ \t]+([^;]+?)[ \t]*(;.*)?",
@@ -128,8 +134,27 @@ class Via(_HasParams):
 
     @classmethod
     def parse(cls, text: str) -> Via:
-        m = _VIA_FAST_RE.fullmatch(text)
         via = cls.__new__(cls)
+        m = _VIA_QUICK_RE.fullmatch(text)
+        if m is not None:
+            transport, host, port, ptext = m.groups()
+            via.protocol = "SIP/2.0"
+            via.transport = transport if transport.isupper() else transport.upper()
+            via.host = host
+            if port is None:
+                via.port = None
+            else:
+                p = int(port)
+                if p > 65535:
+                    raise SipParseError(f"Via port {p} out of range")
+                via.port = p
+            via._ptext = ptext
+            via._params = None
+            via._psnap = None
+            via._raw = text
+            via._snap = ("SIP/2.0", via.transport, host, via.port)
+            return via
+        m = _VIA_FAST_RE.fullmatch(text)
         if m is not None:
             name, version, transport, host, port, ptext = m.groups()
             if host[0] == "[":
@@ -145,8 +170,9 @@ class Via(_HasParams):
                     raise SipParseError(f"Via port {p} out of range")
                 via.port = p
             via.host = host
-            via._ptext = ptext
-            via._params = None
+            via._ptext = ""
+            via._params = params_from_text(ptext)
+            via._psnap = tuple(via._params.items())
         else:
             # Slow path: find out exactly what is wrong, or accept what the fast path
             # does not cover (none expected).
@@ -159,7 +185,7 @@ class Via(_HasParams):
             via.host, via.port = split_hostport(sent_by)
             via._params = parse_params(ptext, "Via") if ptext else {}
             via._ptext = ""
-        via._psnap = tuple(via._params.items()) if via._params is not None else None
+            via._psnap = tuple(via._params.items())
         via.protocol = (name if name.isupper() else name.upper()) + "/" + version
         via.transport = transport if transport.isupper() else transport.upper()
         via._raw = text
@@ -168,7 +194,16 @@ class Via(_HasParams):
 
     @property
     def branch(self) -> str | None:
-        return self.params.get("branch")
+        p = self._params
+        if p is None:
+            # Hot path: read the branch without building the params dict.
+            t = self._ptext
+            i = t.find(";branch=")
+            if i >= 0:
+                j = t.find(";", i + 8)
+                return t[i + 8 :] if j < 0 else t[i + 8 : j]
+            p = self.params
+        return p.get("branch")
 
     @property
     def received(self) -> str | None:
@@ -235,6 +270,12 @@ _NA_FAST_RE = re.compile(
     rf"[ \t]*+(?:\"((?:[^\"\\\r\n]|\\[^\r\n])*+)\"[ \t]*+|({TOKEN}(?:[ \t]++{TOKEN})*+)?+[ \t]*+)"
     rf"<({_URI_TEXT})>({PARAMS})[ \t]*+"
 )
+_NA_QUICK_RE = re.compile(
+    rf"(?:\"([^\"\\\r\n]*)\" ?|({TOKEN}(?: {TOKEN})*) ?)?<({_URI_TEXT})>({SIMPLE_PARAMS})"
+)
+_ADDR_SPEC_QUICK_RE = re.compile(
+    rf"([A-Za-z][A-Za-z0-9+\-.]*+:[^\s<>\";,?]++)({SIMPLE_PARAMS})"
+)
 _ADDR_SPEC_FAST_RE = re.compile(
     rf"[ \t]*+([A-Za-z][A-Za-z0-9+\-.]*+:[^\s<>\";,?]++)({PARAMS})[ \t]*+"
 )
@@ -284,22 +325,37 @@ class NameAddr(_HasParams):
         na.is_wildcard = False
         na._raw = text
         na._psnap = None
-        m = _NA_FAST_RE.fullmatch(text)
+        na._params = None
+        m = _NA_QUICK_RE.fullmatch(text)
         if m is not None:
             qdisp, tdisp, na._uri_text, na._ptext = m.groups()
-            if qdisp is not None:
-                na.display = _QPAIR_RE.sub(r"\1", qdisp) if "\\" in qdisp else qdisp
-            else:
-                na.display = tdisp
-            na._params = None
+            na.display = qdisp if qdisp is not None else tdisp
         else:
-            m = _ADDR_SPEC_FAST_RE.fullmatch(text)
+            m = _ADDR_SPEC_QUICK_RE.fullmatch(text)
             if m is not None:
                 na._uri_text, na._ptext = m.groups()
                 na.display = None
-                na._params = None
             else:
-                _parse_name_addr_slow(na, text)
+                m = _NA_FAST_RE.fullmatch(text)
+                if m is not None:
+                    qdisp, tdisp, na._uri_text, ptext = m.groups()
+                    if qdisp is not None:
+                        na.display = _QPAIR_RE.sub(r"\1", qdisp) if "\\" in qdisp else qdisp
+                    else:
+                        na.display = tdisp
+                    na._ptext = ""
+                    na._params = params_from_text(ptext)
+                    na._psnap = tuple(na._params.items())
+                else:
+                    m = _ADDR_SPEC_FAST_RE.fullmatch(text)
+                    if m is not None:
+                        na._uri_text, ptext = m.groups()
+                        na.display = None
+                        na._ptext = ""
+                        na._params = params_from_text(ptext)
+                        na._psnap = tuple(na._params.items())
+                    else:
+                        _parse_name_addr_slow(na, text)
         na._dsnap = na.display
         return na
 
@@ -326,7 +382,17 @@ class NameAddr(_HasParams):
 
     @property
     def tag(self) -> str | None:
-        return self.params.get("tag")
+        p = self._params
+        if p is None:
+            t = self._ptext
+            if not t:
+                return None
+            i = t.find(";tag=")
+            if i >= 0 and '"' not in t:
+                j = t.find(";", i + 5)
+                return t[i + 5 :] if j < 0 else t[i + 5 : j]
+            p = self.params
+        return p.get("tag")
 
     @property
     def expires(self) -> int | None:
@@ -438,6 +504,8 @@ def _parse_name_addr_slow(na: NameAddr, text: str) -> None:
             if "?" in uri_text or "," in uri_text or ">" in uri_text:
                 raise SipParseError(
                     f"URI with '?', ',' or '>' must be enclosed in <>: {s[:80]!r}")
+    if uri_text != uri_text.strip(" \t"):
+        raise SipParseError(f"whitespace inside <...> around {uri_text.strip()[:80]!r}")
     if _URI_TEXT_RE.fullmatch(uri_text) is None:
         raise SipParseError(f"malformed URI {uri_text[:80]!r}")
     na._uri_text = uri_text
@@ -472,6 +540,15 @@ class CSeq:
 
     @classmethod
     def parse(cls, text: str) -> CSeq:
+        num, sp, method = text.partition(" ")
+        if (sp and num.isdigit() and num.isascii() and len(num) <= 10 and method.isalpha()
+                and method.isascii()):
+            seq = int(num)
+            if seq <= _MAX_CSEQ:
+                c = cls.__new__(cls)
+                c.seq = seq
+                c.method = method
+                return c
         m = _CSEQ_FAST_RE.fullmatch(text)
         if m is not None:
             num, method = m.groups()
@@ -706,6 +783,7 @@ _AUTH_PARAM_RE = re.compile(
     r"[ \t]*([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*=[ \t]*(\"(?:[^\"\\]|\\.)*\"|[^\s,\"]*)[ \t]*(?:,|$)",
     re.S,
 )
+_TOKEN68_RE = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _NOT_QUOTED_BY_DEFAULT = frozenset({"algorithm", "stale", "nc"})
 
 
@@ -789,6 +867,8 @@ def parse_challenge(value: str) -> AuthChallenge:
         raise SipParseError(f"malformed auth scheme in {text[:80]!r}")
     rest = rest.strip()
     if rest and "=" not in rest.rstrip("="):
+        if _TOKEN68_RE.fullmatch(rest) is None:
+            raise SipParseError(f"malformed auth token in {text[:80]!r}")
         return AuthChallenge(scheme, token68=rest)
     params: dict[str, str] = {}
     quoted: set[str] = set()
@@ -814,13 +894,19 @@ def parse_challenge(value: str) -> AuthChallenge:
 # Dispatch: canonical header name -> (is a list, value parser)
 # ---------------------------------------------------------------------------------------
 def _call_id(text: str) -> str:
-    t = text.strip()
-    if not t or any(c in t for c in " \t"):
-        raise SipParseError(f"malformed Call-ID {t[:80]!r}")
-    return t
+    if not text or " " in text or "\t" in text:
+        t = text.strip()
+        if not t or " " in t or "\t" in t:
+            raise SipParseError(f"malformed Call-ID {t[:80]!r}")
+        return t
+    return text
 
 
 def _max_forwards(text: str) -> int:
+    if text.isdigit() and text.isascii() and len(text) <= 3:
+        v = int(text)
+        if v <= 255:
+            return v
     return parse_int_header(text, "Max-Forwards", 255)
 
 
@@ -888,6 +974,10 @@ SINGLE_HEADERS: frozenset[str] = frozenset({
     "expires", "min-expires", "rseq", "rack", "session-expires", "min-se", "event",
     "subscription-state", "refer-to", "referred-by", "reply-to",
 })
+
+#: Option-tag / method lists: the view joins every line of the header.
+_TAG_LISTS = frozenset({"supported", "require", "proxy-require", "unsupported", "allow",
+                        "allow-events"})
 
 #: Headers whose value, when split, must not be split on commas at all.
 _NO_SPLIT = frozenset({"www-authenticate", "proxy-authenticate", "authorization",
@@ -1043,6 +1133,9 @@ class Headers:
         view: object
         if entry is None:
             view = self.get(key)
+        elif key in _TAG_LISTS:
+            lines = self.get_lines(key)
+            view = parse_option_tags(", ".join(lines)) if lines else None
         else:
             multi, fn = entry
             if multi:
@@ -1079,6 +1172,7 @@ class Headers:
             keys.append(key)
         else:
             self._values[i] = text
+            self._names[i] = name
             j = len(keys) - 1
             while j > i:
                 if keys[j] == key:

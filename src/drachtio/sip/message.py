@@ -121,7 +121,7 @@ class Message:
         return self._body
 
     @body.setter
-    def body(self, value: bytes | str) -> None:
+    def body(self, value: bytes | bytearray | str) -> None:
         self._body = _to_body(value)
         self._raw = None
 
@@ -136,6 +136,9 @@ class Message:
 
     def get_all(self, name: str) -> list[str]:
         return self._headers.get_all(name)
+
+    def get_lines(self, name: str) -> list[str]:
+        return self._headers.get_lines(name)
 
     def has(self, name: str) -> bool:
         return self._headers.has(name)
@@ -262,8 +265,9 @@ class Message:
         set to this message) with a reason fit for a 400 response on the first problem.
 
         Checks: the mandatory headers are present; every header with a known grammar
-        parses; single-valued headers occur once; the CSeq method matches the request
-        method; the Request-URI is a well-formed URI; Content-Length matches the body.
+        parses (all Vias, Contact, Route, Expires, Content-Type, auth...); single-valued
+        headers occur once; the CSeq method matches the request method; a sip/sips/tel
+        Request-URI is well formed and carries no headers; Content-Length matches the body.
         """
         try:
             self._validate()
@@ -295,9 +299,9 @@ class Message:
                 raise SipParseError(
                     f"CSeq method {self.cseq.method} does not match request method "
                     f"{self.method}")
-            scheme = self.uri.partition(":")[0].lower()
-            if scheme in ("sip", "sips", "tel"):
-                SipURI.parse(self.uri)
+            ruri = self.parsed_uri
+            if ruri is not None and ruri.headers:
+                raise SipParseError("escaped headers in the Request-URI are not allowed")
         cl = self.content_length
         if cl is not None and cl != len(self._body):
             raise SipParseError(f"Content-Length {cl} does not match body length "
@@ -349,7 +353,7 @@ class Request(Message):
         method: str,
         uri: str | SipURI,
         headers: list[tuple[str, str]] | Headers | None = None,
-        body: bytes | str = b"",
+        body: bytes | bytearray | str = b"",
         version: str = "SIP/2.0",
     ) -> None:
         if not isinstance(method, str) or not is_token(method):
@@ -421,7 +425,7 @@ class Request(Message):
         *,
         to_tag: str | None = None,
         headers: list[tuple[str, str]] | None = None,
-        body: bytes | str = b"",
+        body: bytes | bytearray | str = b"",
     ) -> Response:
         """A response per RFC 3261 8.2.6: Via lines, From, To (plus ``to_tag`` when it has
         none), Call-ID and CSeq copied from this request."""
@@ -459,7 +463,7 @@ class Response(Message):
         status: int,
         reason: str | None = None,
         headers: list[tuple[str, str]] | Headers | None = None,
-        body: bytes | str = b"",
+        body: bytes | bytearray | str = b"",
         version: str = "SIP/2.0",
     ) -> None:
         if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 699:

@@ -52,27 +52,26 @@ class _KeyMap(dict[str, str]):
 _KEYS = _KeyMap()
 
 
-def _normalise(hdrs: str) -> str:
-    """Header block with bare-LF line ends and folded lines turned into plain CRLF lines."""
+def _normalise(head: str) -> list[str]:
+    """Lines of a head with bare-LF line ends and folded header lines joined."""
     out: list[str] = []
-    for line in _LINE_SPLIT_RE.split(hdrs):
+    for line in _LINE_SPLIT_RE.split(head):
         if line and line[0] in " \t":
-            if not out:
+            if len(out) < 2:
                 raise SipParseError("continuation line before the first header")
             out[-1] = out[-1].rstrip(" \t") + " " + line.strip(" \t")
         else:
             out.append(line)
-    return "\r\n".join(out)
+    return out
 
 
-def _split_headers(hdrs: str, limits: Limits) -> Headers:
-    """``Name: value`` lines (CRLF separated, no final CRLF) -> Headers."""
-    lines = hdrs.split("\r\n")
-    if len(lines) > limits.max_headers:
+def _split_headers(lines: list[str], limits: Limits) -> Headers:
+    """Header lines (``lines[0]`` is the start line) -> Headers."""
+    if len(lines) > limits.max_headers + 1:
         raise SipParseError(f"more than {limits.max_headers} header lines", status=513)
     names: list[str] = []
     values: list[str] = []
-    for line in lines:
+    for line in lines[1:]:
         name, colon, value = line.partition(":")
         if not colon:
             if line[:1] in (" ", "\t"):
@@ -80,7 +79,13 @@ def _split_headers(hdrs: str, limits: Limits) -> Headers:
             raise SipParseError(f"header line without ':' {line[:80]!r}")
         names.append(name)
         values.append(value.strip())
-    return Headers._from_lists(names, values, list(map(_KEYS.__getitem__, names)))
+    h = Headers.__new__(Headers)
+    h._names = names
+    h._values = values
+    h._keys = list(map(_KEYS.__getitem__, names))
+    h._cache = {}
+    h._dirty = False
+    return h
 
 
 def _bad_version(version: str, first: str, what: str) -> SipParseError:
@@ -96,16 +101,13 @@ def _parse_head(head: str, limits: Limits) -> tuple[Message, SipParseError | Non
     SIP version) gives a message *and* the error to raise once the headers are in, so the
     engine can answer it.
     """
-    nl = head.find("\n")
-    if nl < 0:
-        first = head
-        hdrs = ""
-    else:
-        first = head[:nl].rstrip("\r")
-        hdrs = head[nl + 1 :]
+    lines = head.split("\r\n")
+    if head.count("\n") != len(lines) - 1:
+        lines = _normalise(head)  # bare LF line ends
+    first = lines[0]
     err: SipParseError | None = None
     msg: Message
-    if first[:4].upper() == "SIP/":
+    if first.startswith("SIP/") or first[:4].upper() == "SIP/":
         version, _, rest = first.partition(" ")
         code, _, reason = rest.partition(" ")
         if len(code) != 3 or not code.isdigit() or not code.isascii() or code[0] == "0":
@@ -128,10 +130,12 @@ def _parse_head(head: str, limits: Limits) -> tuple[Message, SipParseError | Non
             parts = [parts[0], " ".join(parts[1:-1]), parts[-1]]
             err = SipParseError(f"malformed request line {first[:80]!r}")
         method, uri, version = parts
-        if not is_token(method):
+        if not (method.isalpha() and method.isascii()) and not is_token(method):
             raise SipParseError(f"malformed method {method[:80]!r}")
         if version != "SIP/2.0" and version.upper() != "SIP/2.0":
-            err = _bad_version(version, first, "request line")
+            if not _VERSION_RE.fullmatch(version):
+                raise SipParseError(f"malformed request line {first[:80]!r}")
+            err = SipParseError(f"unsupported SIP version {version}", status=505)
         elif err is None and _REQ_URI_RE.fullmatch(uri) is None:
             err = SipParseError(f"malformed Request-URI {uri[:80]!r}")
         req = Request.__new__(Request)
@@ -140,16 +144,13 @@ def _parse_head(head: str, limits: Limits) -> tuple[Message, SipParseError | Non
         req._version = version
         req._parsed_uri = _MISSING
         msg = req
-    if not hdrs:
-        msg._headers = Headers._from_lists([], [], [])
-    elif hdrs.count("\n") == hdrs.count("\r\n"):
-        try:
-            msg._headers = _split_headers(hdrs, limits)
-        except _Refold:
-            msg._headers = _split_headers(_normalise(hdrs), limits)
-    else:
-        msg._headers = _split_headers(_normalise(hdrs), limits)
+    try:
+        msg._headers = _split_headers(lines, limits)
+    except _Refold:
+        msg._headers = _split_headers(_normalise(head), limits)
     msg.extra = b""
+    msg._body = b""
+    msg._raw = None
     return msg, err
 
 
@@ -166,13 +167,22 @@ def _content_length(msg: Message) -> int | None:
     return int(value)
 
 
-_CORE_PARSERS = (
-    ("call-id", "Call-ID", PARSERS["call-id"][1]),
-    ("cseq", "CSeq", CSeq.parse),
-    ("from", "From", NameAddr.parse),
-    ("to", "To", NameAddr.parse),
-)
+_parse_call_id = PARSERS["call-id"][1]
 _parse_max_forwards = PARSERS["max-forwards"][1]
+_parse_cseq = CSeq.parse
+_parse_addr = NameAddr.parse
+_parse_via = Via.parse
+
+
+def _one(keys: list[str], key: str, name: str) -> int:
+    """Index of the only ``key`` line; raises when it is missing or repeated."""
+    try:
+        i = keys.index(key)
+    except ValueError:
+        raise SipParseError(f"missing {name} header") from None
+    if keys.count(key) != 1:
+        raise SipParseError(f"multiple {name} headers")
+    return i
 
 
 def _check_core(msg: Message) -> None:
@@ -194,29 +204,29 @@ def _check_core(msg: Message) -> None:
             parts = split_list(v)
             if not parts:
                 raise SipParseError("empty Via header")
-            top = Via.parse(parts[0])
-            cache["_top_via"] = top
+            cache["_top_via"] = _parse_via(parts[0])
+        elif keys.count("via") == 1:
+            cache["via"] = [_parse_via(v)]
         else:
-            top = Via.parse(v)
-            if keys.count("via") == 1:
-                cache["via"] = [top]
-            else:
-                cache["_top_via"] = top
-        for key, name, fn in _CORE_PARSERS:
-            n = keys.count(key)
-            if n != 1:
-                raise SipParseError(f"missing {name} header" if n == 0 else
-                                    f"multiple {name} headers")
-            cache[key] = fn(values[keys.index(key)])
+            cache["_top_via"] = _parse_via(v)
+        count = keys.count
+        if count("call-id") == count("cseq") == count("from") == count("to") == 1:
+            index = keys.index
+            cache["call-id"] = _parse_call_id(values[index("call-id")])
+            cseq = cache["cseq"] = _parse_cseq(values[index("cseq")])
+            cache["from"] = _parse_addr(values[index("from")])
+            cache["to"] = _parse_addr(values[index("to")])
+        else:
+            cache["call-id"] = _parse_call_id(values[_one(keys, "call-id", "Call-ID")])
+            cseq = cache["cseq"] = _parse_cseq(values[_one(keys, "cseq", "CSeq")])
+            cache["from"] = _parse_addr(values[_one(keys, "from", "From")])
+            cache["to"] = _parse_addr(values[_one(keys, "to", "To")])
         if "max-forwards" in keys:
-            if keys.count("max-forwards") > 1:
-                raise SipParseError("multiple Max-Forwards headers")
-            cache["max-forwards"] = _parse_max_forwards(values[keys.index("max-forwards")])
-        if isinstance(msg, Request):
-            method = cache["cseq"].method  # type: ignore[attr-defined]
-            if method != msg._method:
-                raise SipParseError(f"CSeq method {method} does not match request method "
-                                    f"{msg._method}")
+            cache["max-forwards"] = _parse_max_forwards(
+                values[_one(keys, "max-forwards", "Max-Forwards")])
+        if isinstance(msg, Request) and cseq.method != msg._method:
+            raise SipParseError(f"CSeq method {cseq.method} does not match request method "
+                                f"{msg._method}")
     except SipParseError as e:
         e.message = msg
         raise
@@ -226,7 +236,9 @@ def _guard(e: Exception) -> SipParseError:
     return SipParseError(f"malformed message ({type(e).__name__}: {e})"[:200])
 
 
-def parse_message(data: bytes, limits: Limits | None = None) -> Request | Response:
+def parse_message(
+    data: bytes | bytearray | memoryview, limits: Limits | None = None
+) -> Request | Response:
     """Parse one datagram.
 
     Without Content-Length the body is the rest of the datagram; with it, the body is that
@@ -265,7 +277,7 @@ def _parse_datagram(data: bytes, limits: Limits) -> Request | Response:
         else:
             raise SipParseError("no blank line after the headers")
     size = len(data) - start
-    if size > limits.max_message_size and end - start > limits.max_message_size:
+    if size > limits.max_message_size and end - start > limits.max_head_size:
         raise SipParseError("message too large", status=513)
     msg, err = _parse_head(data[start:end].decode("utf-8", "surrogateescape"), limits)
     avail = len(data) - body_start
@@ -323,7 +335,7 @@ class StreamParser:
         """Bytes received but not yet part of a returned message."""
         return len(self._buf)
 
-    def feed(self, data: bytes) -> list[Request | Response]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Request | Response]:
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"data must be bytes, got {type(data).__name__}")
         self._buf += data

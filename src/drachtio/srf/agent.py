@@ -45,6 +45,13 @@ def _tok(tokens: list[str], i: int) -> str:
     return tokens[i] if len(tokens) > i else ""
 
 
+def _failure(msg: ControlMessage, default: str) -> Exception:
+    """The exception for a NO/NOK answer (or for the connection being lost)."""
+    if isinstance(msg.parsed, NotConnectedError):
+        return msg.parsed
+    return EngineError(_tok(msg.tokens, 4) or default)
+
+
 class Agent:
     """Pending state and message translation for one engine channel."""
 
@@ -100,7 +107,7 @@ class Agent:
                 self.routed.add(verb)
                 fut.set_result(None)
             else:
-                fut.set_exception(EngineError(_tok(msg.tokens, 4) or "route refused"))
+                fut.set_exception(_failure(msg, "route refused"))
 
         try:
             self.command(["route", verb], None, cb)
@@ -144,7 +151,7 @@ class Agent:
             t = msg.tokens
             if _tok(t, 3) != "OK":
                 if not fut.done():
-                    fut.set_exception(EngineError(_tok(t, 4) or "request failed"))
+                    fut.set_exception(_failure(msg, "request failed"))
                 return
             try:
                 sent = parse_sip(msg)
@@ -206,7 +213,7 @@ class Agent:
             if fut is None or fut.done():
                 return
             if _tok(msg.tokens, 3) != "OK":
-                fut.set_exception(EngineError(_tok(msg.tokens, 4) or f"{method} failed"))
+                fut.set_exception(_failure(msg, f"{method} failed"))
                 return
             fut.set_result(self._sent_message(msg))
 
@@ -237,7 +244,7 @@ class Agent:
             t = msg.tokens
             if _tok(t, 3) != "OK":
                 if not fut.done():
-                    fut.set_exception(EngineError(_tok(t, 4) or "response not sent"))
+                    fut.set_exception(_failure(msg, "response not sent"))
                 return
             try:
                 sent = self._sent_message(msg)
@@ -299,7 +306,7 @@ class Agent:
         pending, self.pending = self.pending, {}
         for cb in pending.values():
             try:
-                cb(ControlMessage(["", "response", "", "NOK", str(err)]))
+                cb(ControlMessage(["", "response", "", "NOK", str(err)], None, err))
             except Exception:
                 log.exception("failing pending command")
         sip, self.pending_sip = self.pending_sip, {}

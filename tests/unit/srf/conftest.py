@@ -3,11 +3,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from srf_fake_engine import FakeEngine
 
 from drachtio import Srf
 from drachtio.wire.client import ReconnectPolicy
-
-from srf_fake_engine import FakeEngine
 
 
 @pytest.fixture

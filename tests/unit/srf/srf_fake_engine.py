@@ -109,6 +109,8 @@ class FakeEngine:
         self.on_command: Callable[[Conn, ControlMessage], bool] | None = None
         self.nok_next: str | None = None
         self.silent = False  # do not answer sip commands (test a lost answer)
+        #: method -> status: answer requests the app sends as if from the network
+        self.auto_respond: dict[str, int] = {}
 
     async def start(self, port: int = 0) -> None:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", port)
@@ -141,7 +143,8 @@ class FakeEngine:
                 raise AssertionError("timed out waiting for the app")
             self._changed.clear()
             try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
+                # woken by engine traffic, or poll: app-side state changes are silent
+                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.01))
             except TimeoutError:
                 pass
 
@@ -334,9 +337,13 @@ class FakeEngine:
         if not did and method in ("INVITE", "SUBSCRIBE"):
             did = f"{hget(headers, 'Call-ID')};from-tag={from_tag(frm)}"
         text = join_sip(f"{method} {uri} SIP/2.0", headers, body)
-        self.sent.append(Sent(conn, msg, "request", method, new_txn, did, text))
+        sent = Sent(conn, msg, "request", method, new_txn, did, text)
+        self.sent.append(sent)
         self._reply(conn, msg, "OK", "application", str(len(text)), "udp", "127.0.0.1", "5060",
                     "12:00:00.000000", new_txn, "Msg sent:", sip=text)
+        status = self.auto_respond.get(method)
+        if status is not None:
+            self.deliver_response(sent, status)
 
 
 def invite_text(call_id: str = "call-1", from_tag_: str = "ptag1", *, body: str = "",

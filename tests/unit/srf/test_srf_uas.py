@@ -266,7 +266,7 @@ async def test_dialog_state_emitter_uas(app: Srf, engine: FakeEngine) -> None:
     em = Emitter()
     states: list[str] = []
     em.on("state_change", lambda s: states.append(str(s.state)))
-    dlg, did = await _answer(app, engine, dialog_state_emitter=em)
+    _dlg, did = await _answer(app, engine, dialog_state_emitter=em)
     engine.deliver_request(invite_text(method="BYE", to_tag="x", cseq=2), dialog_id=did)
     await engine.wait_until(lambda: "terminated" in states)
     assert states == ["trying", "confirmed", "terminated"]
@@ -286,16 +286,12 @@ async def test_subscribe_dialog_uas(app: Srf, engine: FakeEngine) -> None:
     assert (await engine.wait_response(None, start)).status == 202
     assert dlg.dialog_type == "SUBSCRIBE" and dlg.get_count_of_subscriptions() == 1
     # NOTIFY active, then terminated: the subscription and the dialog end
+    engine.auto_respond["NOTIFY"] = 200
     r = await dlg.request("notify", headers={"Subscription-State": "active", "Event": "presence"})
     assert r.status == 200 and dlg.connected
     destroyed: list[str] = []
     dlg.on("destroy", lambda req, reason: destroyed.append(reason))
-    start = len(engine.sent)
-    task = asyncio.ensure_future(dlg.notify(headers={"Subscription-State": "terminated",
-                                                     "Event": "presence"}))
-    s = await engine.wait_request("NOTIFY", start)
-    engine.deliver_response(s, 200)
-    await asyncio.wait_for(task, 3)
+    await dlg.notify(headers={"Subscription-State": "terminated", "Event": "presence"})
     assert dlg.get_count_of_subscriptions() == 0 and not dlg.connected
     assert destroyed == ["subscription terminated"]
 

@@ -13,7 +13,7 @@ connect((srf) => {
       emit('cancel', {callId: req.get('Call-ID'), method: cancel && cancel.method});
       setTimeout(() => {
         res.send(200, {body: SDP}, (err, msg) => emit('late-answer', {
-          error: err ? err.message : null, sent: !!msg}));
+          error: err ? (err.message || String(err)) : null, sent: !!msg}));
       }, 100);
     });
     res.send(180);

@@ -18,7 +18,9 @@ function emit(event, fields) {
 
 function errFields(err) {
   if (!err) return {};
-  return {status: err.status, reason: err.reason, message: err.message, code: err.code};
+  if (typeof err !== 'object') return {message: String(err)};
+  return {status: err.status, reason: err.reason, message: err.message || String(err),
+    code: err.code};
 }
 
 let exiting = false;

@@ -5,12 +5,17 @@ const {opts, emit, exit, connect, errFields, dialogFields, SDP} = require('./lib
 
 async function call(srf, n) {
   try {
-    const dlg = await srf.createUAC(opts.uri, {localSdp: SDP, headers: {'Subject': `uac ${n}`}}, {
+    const headers = Object.assign({'Subject': `uac ${n}`}, opts.headers || {});
+    const dlg = await srf.createUAC(opts.uri, {localSdp: SDP, headers}, {
       cbRequest: (err, req) => emit('invite-sent', {callId: req && req.get('Call-ID'), err: err && err.message}),
-      cbProvisional: (res) => emit('provisional', {status: res.status})
+      cbProvisional: (res) => emit('provisional', {status: res.status, rseq: res.get('RSeq') || null})
     });
     emit('dialog', dialogFields(dlg));
     dlg.on('destroy', (bye, reason) => { emit('destroy', {id: dlg.id, reason}); done(); });
+    dlg.on('modify', (req, res) => {
+      emit('modify', {hasSdp: !!req.body});
+      res.send(200, {body: SDP.replace('o=app 1234 1', 'o=app 1234 2')});
+    });
     if (opts.hold !== undefined) {
       setTimeout(async() => {
         try {

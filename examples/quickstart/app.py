@@ -1,0 +1,125 @@
+"""Quick start: a B2BUA in front of a small UAS, in one file.
+
+``srf`` is the B2BUA. Every INVITE it receives is bridged: it calls ``target`` (the B leg,
+``srf.locals["target"]``, default ``sip:uas@127.0.0.1:5062``), relays the ringing, answers the
+caller with the B side's SDP, and when either side hangs up, hangs up the other.
+
+``uas`` is the small UAS standing behind it: it rings briefly, then answers with an SDP
+answer built from the offer, and answers OPTIONS.
+
+Run them (each on its own engine, in this one process) with ``python examples/quickstart/app.py``,
+or the B2BUA alone with ``drachtio run examples/quickstart/app.py --contact sip:127.0.0.1:5060``.
+``make demo`` places real calls through both and draws each call as a ladder.
+
+The same code runs against a remote drachtio server: replace ``srf.start(...)`` with
+``srf.connect(host=..., port=9022, secret=...)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from drachtio import SipError, Srf
+from drachtio.sip.sdp import parse_sdp
+
+log = logging.getLogger("quickstart")
+
+# -- the B2BUA ----------------------------------------------------------------------------
+
+srf = Srf()
+srf.locals["target"] = os.environ.get("QUICKSTART_TARGET", "sip:uas@127.0.0.1:5062")
+
+
+@srf.invite
+async def bridge(req, res):
+    """A leg = the caller (we are its UAS); B leg = our call to the target (we are its UAC)."""
+
+    def relay_ringing(prov):
+        if prov.status in (180, 183) and not res.finished:
+            res.send(prov.status)
+
+    try:
+        b_leg = await srf.create_uac(
+            srf.locals["target"],
+            local_sdp=req.body,
+            headers={"X-Forwarded-For-Call": req.call_id},
+            on_provisional=relay_ringing,
+        )
+    except SipError as err:  # the B side refused: tell the caller the same
+        log.info("B leg failed: %s %s", err.status, err.reason)
+        res.send(err.status)
+        return
+    try:
+        a_leg = await srf.create_uas(req, res, local_sdp=b_leg.remote.sdp)
+    except SipError:  # the caller went away meanwhile (CANCEL)
+        await b_leg.destroy()
+        return
+    # whoever hangs up first, the other leg follows
+    a_leg.on("destroy", lambda *_: asyncio.ensure_future(b_leg.destroy()))
+    b_leg.on("destroy", lambda *_: asyncio.ensure_future(a_leg.destroy()))
+
+
+@srf.options
+def keepalive(req, res):
+    res.send(200)
+
+
+# -- the small UAS behind it -----------------------------------------------------------------
+
+uas = Srf()
+RING_SECONDS = float(os.environ.get("QUICKSTART_RING", "0.1"))
+
+
+def answer_for(offer: str) -> str:
+    """An SDP answer: same media lines as the offer, our address, first codec only."""
+    desc = parse_sdp(offer)
+    if not desc.media:
+        raise ValueError("no media in the offer")
+    lines = ["v=0", "o=uas 1 1 IN IP4 127.0.0.1", "s=quickstart", "c=IN IP4 127.0.0.1", "t=0 0"]
+    for i, m in enumerate(desc.media):
+        codec = m.formats[0] if m.formats else "0"
+        lines += [f"m={m.type} {30000 + 2 * i} {m.proto} {codec}", "a=sendrecv"]
+    return "\r\n".join(lines) + "\r\n"
+
+
+@uas.invite
+async def answer(req, res):
+    try:
+        sdp = answer_for(req.body)
+    except ValueError:  # no offer, or one we cannot read
+        res.send(488)
+        return
+    res.send(180)
+    await asyncio.sleep(RING_SECONDS)
+    await uas.create_uas(req, res, local_sdp=sdp)
+
+
+@uas.options
+def uas_keepalive(req, res):
+    res.send(200)
+
+
+# -- running both -------------------------------------------------------------------------------
+
+
+async def main() -> None:
+    from drachtio import embedded
+
+    await embedded.start(uas, contacts=["sip:127.0.0.1:5062;transport=udp"])
+    await embedded.start(srf, contacts=["sip:127.0.0.1:5060;transport=udp,tcp"])
+    print("B2BUA on 127.0.0.1:5060 -> UAS on 127.0.0.1:5062; Ctrl-C to stop")
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await srf.disconnect()
+        await uas.disconnect()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
