@@ -13,6 +13,7 @@ import asyncio
 import logging
 
 from drachtio import Srf
+from drachtio.srf import SipMessage
 
 
 def create_app(records: list[tuple[str, ...]] | None = None) -> Srf:
@@ -21,19 +22,19 @@ def create_app(records: list[tuple[str, ...]] | None = None) -> Srf:
     srf.locals["cdrs"] = out
 
     @srf.on("cdr:attempt")
-    def attempt(source, time, msg):
+    def attempt(source: str, time: str, msg: SipMessage) -> None:
         # source: 'network' or 'application'; msg: the INVITE
         print(f"{msg.get('Call-Id')}: got attempt record from {source} at {time}")
         out.append(("attempt", msg.get("Call-Id") or "", source))
 
     @srf.on("cdr:start")
-    def start(source, time, role, msg):
+    def start(source: str, time: str, role: str, msg: SipMessage) -> None:
         # role: 'uac', 'uas', 'proxy-uac' or 'proxy-uas'; msg: the 200 OK
         print(f"{msg.get('Call-Id')}: got start record from {source} at {time} role {role}")
         out.append(("start", msg.get("Call-Id") or "", role))
 
     @srf.on("cdr:stop")
-    def stop(source, time, reason, msg):
+    def stop(source: str, time: str, reason: str, msg: SipMessage) -> None:
         # reason: 'call-rejected', 'call-canceled', 'normal-release', 'session-expired', ...
         print(f"{msg.get('Call-Id')}: got end record from {source} at {time} reason {reason}")
         out.append(("stop", msg.get("Call-Id") or "", reason))

@@ -12,8 +12,12 @@ import argparse
 import asyncio
 import ipaddress
 import logging
+from collections.abc import Callable
 
 from drachtio import SipError, Srf
+from drachtio.srf import Request, Response
+
+Next = Callable[..., object]
 
 log = logging.getLogger("middleware")
 
@@ -22,18 +26,19 @@ def create_app(authorized: list[str]) -> Srf:
     nets = [ipaddress.ip_network(n) for n in authorized]
     srf = Srf()
 
-    def range_check(req, res, next):
+    def range_check(req: Request, res: Response, next: Next) -> None:
         if not any(ipaddress.ip_address(req.source_address) in n for n in nets):
-            return res.send(403)
+            res.send(403)
+            return
         next()
 
-    def register_only(req, res, next):
+    def register_only(req: Request, res: Response, next: Next) -> None:
         # mounted for REGISTER only: insist on an Expires header
         if not req.has("Expires") and "expires=" not in (req.get("Contact") or ""):
             raise SipError(400, "Missing Expires")
         next()
 
-    def on_error(err, req, res, next):
+    def on_error(err: Exception, req: Request, res: Response, next: Next) -> None:
         # error middleware: four arguments
         log.info("error handling %s: %s", req.method, err)
         status = err.status if isinstance(err, SipError) else 500
@@ -45,11 +50,11 @@ def create_app(authorized: list[str]) -> Srf:
     srf.use(on_error)
 
     @srf.invite
-    def on_invite(req, res):
+    def on_invite(req: Request, res: Response) -> None:
         res.send(480, headers={"X-Reached": "invite handler"})  # only authorized sources
 
     @srf.register
-    def on_register(req, res):
+    def on_register(req: Request, res: Response) -> None:
         res.send(200, headers={"Contact": req.get("Contact") or "*", "Expires": "3600"})
 
     return srf

@@ -12,6 +12,7 @@ import asyncio
 import logging
 
 from drachtio import Srf
+from drachtio.srf import Request, Response
 
 log = logging.getLogger("receiving_requests")
 
@@ -20,7 +21,7 @@ def create_app() -> Srf:
     srf = Srf()
 
     @srf.invite
-    def on_invite(req, res):
+    def on_invite(req: Request, res: Response) -> None:
         log.info("received SIP INVITE from %s with Call-Id %s", req.source_address,
                  req.get("Call-Id"))
         res.send(486)  # Busy Here

@@ -12,8 +12,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+from collections.abc import Callable
 
 from drachtio import Srf
+from drachtio.srf import IncomingResponse
 
 SDP = (
     "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
@@ -34,7 +36,7 @@ async def send_invite(srf: Srf, uri: str) -> int:
         "To": f"<{uri}>",
     })
 
-    def on_response(res, ack):
+    def on_response(res: IncomingResponse, ack: Callable[[], object]) -> None:
         if res.status == 200:
             ack()  # success! for a 2xx the application sends the ACK
 

@@ -16,6 +16,7 @@ import asyncio
 import logging
 
 from drachtio import SipError, Srf
+from drachtio.srf import Request, Response
 
 log = logging.getLogger("subscribe")
 
@@ -29,7 +30,7 @@ def create_notifier() -> Srf:
     srf.locals["ended"] = []
 
     @srf.subscribe
-    async def on_subscribe(req, res):
+    async def on_subscribe(req: Request, res: Response) -> None:
         dlg = await srf.create_uas(req, res, headers={"Expires": req.get("Expires") or "900"})
         event = req.get("Event") or "presence"
         await dlg.request("NOTIFY", headers={
@@ -37,7 +38,7 @@ def create_notifier() -> Srf:
             "Content-Type": "application/pidf+xml"}, body=PIDF)
         # NOTIFY with Subscription-State: terminated ends the last subscription: the
         # dialog is over (dlg.destroy() would do the same in one call)
-        dlg.on("destroy", lambda req, why: srf.locals["ended"].append(why))
+        dlg.on("destroy", lambda _req, why: srf.locals["ended"].append(why))
         await dlg.request("NOTIFY", headers={
             "Subscription-State": "terminated;reason=noresource", "Event": event})
 
@@ -51,9 +52,16 @@ async def subscribe(srf: Srf, uri: str, timeout: float = 10.0) -> str:
     except SipError as err:
         return f"failed:{err.status}"
     ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    dlg.on("notify", lambda req, res: (log.info("NOTIFY %s", req.get("Subscription-State")),
-                                       res.send(200)))
-    dlg.on("destroy", lambda req, why: ended.done() or ended.set_result(why))
+    def on_notify(req: Request, res: Response) -> None:
+        log.info("NOTIFY %s", req.get("Subscription-State"))
+        res.send(200)
+
+    def on_destroy(req: Request, why: str) -> None:
+        if not ended.done():
+            ended.set_result(why)
+
+    dlg.on("notify", on_notify)
+    dlg.on("destroy", on_destroy)
     return await asyncio.wait_for(ended, timeout)
 
 

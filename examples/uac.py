@@ -35,7 +35,12 @@ async def call(srf: Srf, uri: str, hold: float = 1.0) -> str:
         print(f"INVITE failed with final status {err.status}")
         return f"failed:{err.status}"
     ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    dialog.on("destroy", lambda bye, reason: ended.done() or ended.set_result("remote"))
+
+    def on_destroy(bye: object, reason: str) -> None:
+        if not ended.done():
+            ended.set_result("remote")
+
+    dialog.on("destroy", on_destroy)
     try:
         return await asyncio.wait_for(asyncio.shield(ended), hold)
     except TimeoutError:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 
 from drachtio import Srf
+from drachtio.srf import Request, Response
 
 log = logging.getLogger("uas")
 
@@ -26,7 +27,7 @@ def create_app(local_sdp: str = SDP) -> Srf:
     srf.locals["calls"] = []  # (call-id, hangup reason) of finished calls
 
     @srf.invite
-    async def on_invite(req, res):
+    async def on_invite(req: Request, res: Response) -> None:
         try:
             dialog = await srf.create_uas(req, res, local_sdp=local_sdp, headers={
                 "X-My-Header": "custom headers too!",
@@ -36,7 +37,7 @@ def create_app(local_sdp: str = SDP) -> Srf:
             return
         log.info("successfully created UAS dialog")
 
-        def on_destroy(bye, reason):
+        def on_destroy(bye: Request, reason: str) -> None:
             log.info("remote party hung up (%s)", reason)
             srf.locals["calls"].append((dialog.sip.call_id, reason))
 

@@ -105,10 +105,8 @@ def uas_keepalive(req, res):
 
 
 async def main() -> None:
-    from drachtio import embedded
-
-    await embedded.start(uas, contacts=["sip:127.0.0.1:5062;transport=udp"])
-    await embedded.start(srf, contacts=["sip:127.0.0.1:5060;transport=udp,tcp"])
+    await uas.start(contacts=["sip:127.0.0.1:5062;transport=udp"])
+    await srf.start(contacts=["sip:127.0.0.1:5060;transport=udp,tcp"])
     print("B2BUA on 127.0.0.1:5060 -> UAS on 127.0.0.1:5062; Ctrl-C to stop")
     try:
         await asyncio.Event().wait()

@@ -16,7 +16,13 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from drachtio.engine.config import ContactSpec, EngineConfig, apply_env, load_xml_config, parse_contact
+from drachtio.engine.config import (
+    ContactSpec,
+    EngineConfig,
+    apply_env,
+    load_xml_config,
+    parse_contact,
+)
 
 __all__ = ["build_config", "main", "parse_args"]
 

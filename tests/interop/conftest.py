@@ -19,10 +19,13 @@ from interop_harness import (
     SRF_PACKAGE,
     Engine,
     EngineConfig,
+    EngineFailed,
     ManagedProcess,
     NodeApp,
     Sipp,
 )
+
+_BIND_ERRORS = ("bind", "address already in use", "errno 98")
 
 
 @pytest.fixture(autouse=True)
@@ -68,10 +71,20 @@ def start_engine(procs: Processes) -> Callable[..., Engine]:
 
     def start(config: EngineConfig | None = None, secret: str = SECRET,
               ready_timeout: float = 15.0) -> Engine:
-        engine = Engine(procs.workdir, config=config, secret=secret)
-        procs.add(engine)
-        engine.wait_ready(ready_timeout)
-        return engine
+        # other test runs share this machine: a port found free may be taken before the
+        # engine binds it, so retry with fresh ports when that is what went wrong
+        for attempt in range(3):
+            engine = Engine(procs.workdir, config=config, secret=secret)
+            procs.add(engine)
+            try:
+                engine.wait_ready(ready_timeout)
+                return engine
+            except EngineFailed as exc:
+                text = str(exc).lower()
+                if attempt == 2 or not any(w in text for w in _BIND_ERRORS):
+                    raise
+                engine.stop()
+        raise AssertionError("unreachable")
 
     return start
 
@@ -110,11 +123,20 @@ def start_sipp(procs: Processes) -> Callable[..., Sipp]:
     """
 
     def start(scenario: str, remote: str | None = None, **kw: Any) -> Sipp:
-        sipp = Sipp(procs.workdir, scenario, remote=remote, **kw)
-        procs.add(sipp)
-        if remote is None:
-            sipp.wait_bound()
-        return sipp
+        for attempt in range(3):
+            sipp = Sipp(procs.workdir, scenario, remote=remote, **kw)
+            procs.add(sipp)
+            if remote is not None:
+                return sipp
+            try:
+                sipp.wait_bound()
+                return sipp
+            except RuntimeError:
+                # a UAS that could not bind its port (taken meanwhile): try fresh ports
+                if attempt == 2:
+                    raise
+                sipp.stop()
+        raise AssertionError("unreachable")
 
     return start
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from interop_harness import Engine, NodeApp, Sipp, header, sip_messages
+from interop_harness import Engine, EngineConfig, NodeApp, Sipp, header, sip_messages
 
 pytestmark = [pytest.mark.sipp, pytest.mark.node]
 
@@ -13,9 +13,9 @@ pytestmark = [pytest.mark.sipp, pytest.mark.node]
 def test_b2bua_caller_hangs_up(start_engine: Callable[..., Engine],
                                start_app: Callable[..., NodeApp],
                                start_sipp: Callable[..., Sipp]) -> None:
-    engine = start_engine()
+    engine = start_engine(EngineConfig(cdrs=True))
     b = start_sipp("uas.xml")
-    app = start_app("b2bua.js", engine, uri=f"sip:b@127.0.0.1:{b.port}")
+    app = start_app("b2bua.js", engine, uri=f"sip:b@127.0.0.1:{b.port}", cdrs=True)
     a = start_sipp("uac.xml", remote=engine.sip_target, service="b", pause_ms=300)
     a_res = a.result()
     assert a_res.rc == 0 and a_res.successful == 1, a_res.explain()
@@ -35,6 +35,15 @@ def test_b2bua_caller_hangs_up(start_engine: Callable[..., Engine],
     assert "o=user2" in a_ok
     # the 180 from B was relayed to A
     assert sip_messages(a_res.messages, "SIP/2.0 180")
+
+    # one CDR trail per leg: A (network, uas) and B (application, uac)
+    app.collect(0.3)
+    attempts = sorted(e["source"] for e in app.named("cdr:attempt"))
+    assert attempts == ["application", "network"], app.events
+    assert sorted(e["role"] for e in app.named("cdr:start")) == ["uac", "uas"], app.events
+    stops = app.named("cdr:stop")
+    assert [e["reason"] for e in stops] == ["normal-release", "normal-release"], app.events
+    assert {e["callId"] for e in stops} == {bridged["uas"]["callId"], bridged["uac"]["callId"]}
 
 
 def test_b2bua_callee_hangs_up(start_engine: Callable[..., Engine],

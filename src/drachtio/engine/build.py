@@ -215,9 +215,9 @@ def build_in_dialog_request(
     if method == "INVITE":
         dialog.invite_seq = seq
     uri, routes = dialog.request_target()
-    if method not in ("ACK", "PRACK") and "placeholder" not in app.uri and app.uri:
-        if not dialog.route_set:
-            uri = app.uri
+    if (method not in ("ACK", "PRACK") and app.uri and "placeholder" not in app.uri
+            and not dialog.route_set):
+        uri = app.uri
     headers: list[tuple[str, str]] = [("Via", via), ("Max-Forwards", app.get("Max-Forwards") or "70")]
     headers.extend(("Route", r) for r in routes)
     headers += [

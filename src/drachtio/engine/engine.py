@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import socket
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from drachtio.engine import frames
@@ -26,7 +29,6 @@ from drachtio.engine.build import (
     build_in_dialog_request,
     build_new_request,
     build_response,
-    contact_for,
     has_option,
 )
 from drachtio.engine.config import EngineConfig, is_ip
@@ -47,7 +49,7 @@ from drachtio.sip import (
     SipURI,
     parse_message,
 )
-from drachtio.sip.dialog import Dialog, DialogState, dialog_id
+from drachtio.sip.dialog import Dialog, dialog_id
 from drachtio.sip.transaction import (
     Ack2xxWaiter,
     ClientInviteTransaction,
@@ -77,6 +79,8 @@ __all__ = ["Engine", "EngineConfig"]
 log = logging.getLogger("drachtio.engine")
 
 _S = TransactionState
+#: a URI scheme (``host:5080`` is not one: a port follows the colon)
+_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:(?!\d)")
 _ROUTED_WITH_TO_TAG = frozenset(
     {"OPTIONS", "INFO", "NOTIFY", "MESSAGE", "PUBLISH", "SUBSCRIBE", "REGISTER"}
 )
@@ -112,6 +116,10 @@ class Engine:
         self.uac_outcome: dict[str, ClientTxn] = {}  # dialog id -> INVITE txn with its final
         self.dialogs_by_id: dict[str, DialogRec] = {}
         self.dialogs_by_tags: dict[tuple[str, str, str], DialogRec] = {}
+        self.dialogs_by_call: dict[str, list[DialogRec]] = {}
+        #: UAS INVITEs that sent a 1xx with a To tag: (Call-ID, our tag) -> transaction, so an
+        #: in-dialog request in the early dialog (UPDATE, INFO, PRACK...) finds it
+        self.early_uas: dict[tuple[str, str], ServerTxn] = {}
         self.merged = MergedRequestIndex()
         self.transports: TransportManager | None = None
         self.timers: TimerHeap | None = None
@@ -175,7 +183,7 @@ class Engine:
         if self._admin is not None:
             try:
                 await asyncio.wait_for(self._admin.wait_closed(), 1.0)
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 pass
             self._admin = None
         if self.transports is not None:
@@ -226,7 +234,7 @@ class Engine:
         self.stats["app_connections"] = len(self.sessions)
         self.routes.remove_session(session)
         # requests the app never answered: answer them now rather than leave callers hanging
-        for txn_id, st in list(self.pending_app.items()):
+        for _txn_id, st in list(self.pending_app.items()):
             if st.owner is session:
                 self._give_up_pending(st, 503)
         self.proxy.app_closed(session)
@@ -277,13 +285,16 @@ class Engine:
                              st.request.call_id)
             elif t is TransportError:
                 log.info("transport error answering %s", st.request.method)
-        self._schedule(st, lambda now, st=st: self._wake_server(st, now))
+        if st.wake is not None:
+            self._schedule(st, st.wake)
 
     def _wake_server(self, st: ServerTxn, now: float) -> None:
         st.timer = None
         self._run_server(st, st.machine.handle_timer(now))
 
     def _server_done(self, st: ServerTxn) -> None:
+        self._forget_early(st)
+        st.wake = None  # break the st -> partial -> st cycle so refcounting frees it
         if st.timer is not None:
             st.timer.cancel()
             st.timer = None
@@ -301,6 +312,7 @@ class Engine:
         else:
             machine = ServerNonInviteTransaction(req, reliable=reliable, timers=self.timer_config)
         st = ServerTxn(key, machine, req, Dest(src.local, src.host, src.port, src.conn))
+        st.wake = partial(self._wake_server, st)
         st.created = self.now()
         self.server_txns[key] = st
         if req.to.tag is None:
@@ -346,7 +358,7 @@ class Engine:
         for a in actions:
             t = type(a)
             if t is SendMessage:
-                self._send(ct.dest, a.msg, lambda ct=ct: self._client_transport_error(ct))
+                self._send(ct.dest, a.msg, ct.errback)
             elif t is DeliverResponse:
                 if ct.on_response is not None:
                     try:
@@ -359,10 +371,10 @@ class Engine:
             elif t is TransactionTimeout:
                 if ct.on_timeout is not None:
                     ct.on_timeout(ct, a.timer)
-            elif t is TransportError:
-                if ct.on_error is not None:
-                    ct.on_error(ct)
-        self._schedule(ct, lambda now, ct=ct: self._wake_client(ct, now))
+            elif t is TransportError and ct.on_error is not None:
+                ct.on_error(ct)
+        if ct.wake is not None:
+            self._schedule(ct, ct.wake)
 
     def _wake_client(self, ct: ClientTxn, now: float) -> None:
         ct.timer = None
@@ -374,6 +386,8 @@ class Engine:
         self._run_client(ct, ct.machine.transport_error(self.now()))
 
     def _client_done(self, ct: ClientTxn) -> None:
+        ct.wake = None
+        ct.errback = None
         if ct.timer is not None:
             ct.timer.cancel()
             ct.timer = None
@@ -400,6 +414,8 @@ class Engine:
             machine = ClientNonInviteTransaction(req, reliable=reliable, timers=self.timer_config)
         key = TransactionKey(req.top_via.branch or "", req.method)
         ct = ClientTxn(key, machine, req, dest)
+        ct.wake = partial(self._wake_client, ct)
+        ct.errback = partial(self._client_transport_error, ct)
         ct.owner = owner
         ct.on_response = on_response
         ct.on_timeout = on_timeout if on_timeout is not None else self._default_timeout
@@ -448,11 +464,8 @@ class Engine:
         text = uri_text.strip()
         if text.startswith("<") and ">" in text:
             text = text[1 : text.index(">")]
-        if ":" not in text or text.split(":", 1)[0].lower() not in ("sip", "sips"):
-            if "@" not in text and ":" not in text.split(";")[0].replace("[", "").split("]")[-1]:
-                text = "sip:" + text
-            elif not text.lower().startswith(("sip:", "sips:")):
-                text = "sip:" + text
+        if not text[:5].lower().startswith(("sip:", "sips:", "tel:")) and not _SCHEME_RE.match(text):
+            text = "sip:" + text  # '1.2.3.4', 'host:5080', 'user@host;transport=tcp'
         try:
             uri = SipURI.parse(text)
         except SipParseError:
@@ -494,10 +507,10 @@ class Engine:
 
         async def lookup() -> None:
             try:
-                infos = await loop.getaddrinfo(host, port, type=0, proto=0)
-                ip = next(i[4][0] for i in infos if i[0].name == "AF_INET") if any(
-                    i[0].name == "AF_INET" for i in infos) else infos[0][4][0]
-            except (OSError, StopIteration, IndexError):
+                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+                v4 = [i for i in infos if i[0] == socket.AF_INET]
+                ip = str((v4 or infos)[0][4][0])
+            except (OSError, IndexError):
                 fail(f"failed to resolve {host}")
                 return
             try:
@@ -582,7 +595,7 @@ class Engine:
         if st is not None:  # retransmission
             self._run_server(st, st.machine.receive(req, self.now()))
             return
-        if req.has("Route") and self.proxy.is_our_route(req):
+        if req.to.tag is not None and req.has("Route") and self.proxy.is_our_route(req):
             self.proxy.in_dialog(req, src)
             return
         if req.to.tag is not None:
@@ -648,6 +661,8 @@ class Engine:
     def _in_dialog_request(self, req: Request, src: Source, key: TransactionKey) -> None:
         method = req.method
         rec = self.dialogs_by_tags.get((req.call_id, req.to.tag or "", req.from_.tag or ""))
+        if rec is None and method not in ("INVITE", "CANCEL"):
+            rec = self._early_uas_dialog(req)
         if rec is None or rec.terminated:
             if method in _ROUTED_WITH_TO_TAG:
                 self._new_request(req, src, key)
@@ -781,7 +796,13 @@ class Engine:
     # dialogs
 
     def _add_dialog(self, rec: DialogRec) -> None:
-        self.dialogs_by_tags[rec.tags] = rec
+        old = self.dialogs_by_tags.get(rec.tags)
+        if old is not rec:
+            self.dialogs_by_tags[rec.tags] = rec
+            same = self.dialogs_by_call.setdefault(rec.dialog.call_id, [])
+            if old is not None and old in same:
+                same.remove(old)
+            same.append(rec)
         cur = self.dialogs_by_id.get(rec.id)
         if cur is None or cur.terminated or not cur.dialog.confirmed or rec.dialog.confirmed:
             self.dialogs_by_id[rec.id] = rec
@@ -793,9 +814,15 @@ class Engine:
         rec.dialog.terminate()
         if self.dialogs_by_tags.get(rec.tags) is rec:
             del self.dialogs_by_tags[rec.tags]
+        same = self.dialogs_by_call.get(rec.dialog.call_id)
+        if same is not None:
+            if rec in same:
+                same.remove(rec)
+            if not same:
+                del self.dialogs_by_call[rec.dialog.call_id]
         if self.dialogs_by_id.get(rec.id) is rec:
             del self.dialogs_by_id[rec.id]
-            for other in self.dialogs_by_tags.values():  # another fork with the same id
+            for other in same or ():  # another fork with the same id
                 if other.id == rec.id and not other.terminated:
                     self.dialogs_by_id[rec.id] = other
                     break
@@ -877,11 +904,11 @@ class Engine:
         nt = w.next_timer()
         if nt is None:
             return
-        t = rec.ack_waiter_timer
-        if t is not None and t.alive and t.when <= nt:
+        entry = rec.ack_waiter_timer
+        if entry is not None and entry.alive and entry.when <= nt:
             return
-        if t is not None:
-            t.cancel()
+        if entry is not None:
+            entry.cancel()
         assert self.timers is not None
 
         def wake(now: float, rec: DialogRec = rec, w: Ack2xxWaiter = w) -> None:
@@ -969,7 +996,7 @@ class Engine:
         if st.final == 0:
             # keep absorbing retransmissions for a while, then forget the transaction
             assert self.timers is not None
-            self.timers.call_later(self.timer_config.timeout, lambda now, st=st: self._server_done(st))
+            self.timers.call_later(self.timer_config.timeout, lambda now: self._server_done(st))
 
     # ---------------------------------------------------------------------------------------
     # app -> engine: responses to requests we relayed (UAS side)
@@ -1040,7 +1067,7 @@ class Engine:
             return
         did = ""
         rec = st.dialog
-        if creating and status > 100 and (status < 300) and (200 <= status or reliable_1xx):
+        if creating and status > 100 and (status < 300) and (status >= 200 or reliable_1xx):
             rec = self._uas_dialog(st, resp, session)
         if in_dialog and rec is not None:
             did = rec.id
@@ -1048,7 +1075,10 @@ class Engine:
             did = dialog_id(req.call_id, req.from_.tag or "")
         if reliable_1xx and rec is not None:
             self._start_rel(st, rec, resp, rseq or 0)
+        if creating and 100 < status < 200 and st.to_tag:
+            self.early_uas[(req.call_id, st.to_tag)] = st
         if status >= 200:
+            self._forget_early(st)
             self.pending_app.pop(txn_id, None)
             self._drop_rel(st) if status >= 300 else None
             if method == "INVITE":
@@ -1068,6 +1098,22 @@ class Engine:
                 self._end_dialog(rec)
         session.send(frames.ok_response_sent(msg_id, data, st.dest.proto, st.dest.host,
                                              st.dest.port, txn_id, did))
+
+    def _forget_early(self, st: ServerTxn) -> None:
+        if st.to_tag and self.early_uas.get((st.request.call_id, st.to_tag)) is st:
+            del self.early_uas[(st.request.call_id, st.to_tag)]
+
+    def _early_uas_dialog(self, req: Request) -> DialogRec | None:
+        """The early dialog of an INVITE we answered 1xx (no 2xx yet), made on first use."""
+        st = self.early_uas.get((req.call_id, req.to.tag or ""))
+        if st is None or st.final or st.owner is None:
+            return None
+        if (st.request.from_.tag or "") != (req.from_.tag or ""):
+            return None
+        last = st.machine.last_response
+        if last is None or not 100 < last.status < 200:
+            return None
+        return self._uas_dialog(st, last, st.owner)
 
     def _uas_dialog(self, st: ServerTxn, resp: Response, owner: AppSession) -> DialogRec | None:
         req = st.request
@@ -1150,7 +1196,7 @@ class Engine:
         self._app_new_request(session, msg_id, route_url, app)
 
     def _dialogs_for_call_id(self, call_id: str) -> list[DialogRec]:
-        return [r for k, r in self.dialogs_by_tags.items() if k[0] == call_id and not r.terminated]
+        return [r for r in self.dialogs_by_call.get(call_id, ()) if not r.terminated]
 
     def _app_new_request(self, session: AppSession, msg_id: str, route_url: str,
                          app: AppSip) -> None:
@@ -1195,12 +1241,25 @@ class Engine:
                                 txn_id=txn_id)
         if method in ("INVITE", "SUBSCRIBE"):
             ct.dialog_id = dialog_id(req.call_id, req.from_.tag or "")
-            if method == "INVITE":
-                self.uac_outcome[ct.dialog_id] = ct
         session.send(frames.ok_request_sent(msg_id, data, local.proto, local.host, local.port,
                                             txn_id))
         if method == "INVITE":
             self._cdr("attempt", "application", data)
+            # an INVITE that rings for ever would be kept for ever: CANCEL it after timer C
+            assert self.timers is not None
+            self.timers.call_later(self.config.timer_c, lambda now: self._uac_timer_c(ct))
+
+    def _uac_timer_c(self, ct: ClientTxn) -> None:
+        if ct.final or ct.machine.terminated or ct.cancelled:
+            return
+        log.info("INVITE %s got no final response in %.0f s: cancelling", ct.request.call_id,
+                 self.config.timer_c)
+        ct.cancelled = True
+        cancel = make_cancel(ct.request)
+        if ct.machine.state is _S.CALLING:
+            ct.cancel = cancel
+        else:
+            self._start_client(cancel, ct.dest)
 
     def _uac_response(self, ct: ClientTxn, resp: Response, retrans: bool) -> None:
         """A response to a request an app sent: relay it, follow dialogs and CDRs."""
@@ -1245,6 +1304,7 @@ class Engine:
             else:
                 ct.final = status
                 ct.cancel = None
+                self._remember_failure(ct)
                 data = freeze(resp)
                 self._cdr("stop", "network", data,
                           "call-canceled" if status == 487 else "call-rejected")
@@ -1293,6 +1353,18 @@ class Engine:
         src = ct.dest
         owner.send(frames.sip_in_dialog(data, "network", src.proto, src.host, src.port,
                                         ct.id, did))
+
+    def _remember_failure(self, ct: ClientTxn) -> None:
+        """For a while, an ACK the app sends for this failed INVITE gets the reference's NOK."""
+        did = ct.dialog_id
+        self.uac_outcome[did] = ct
+        assert self.timers is not None
+
+        def forget(now: float) -> None:
+            if self.uac_outcome.get(did) is ct:
+                del self.uac_outcome[did]
+
+        self.timers.call_later(self.timer_config.timeout, forget)
 
     def _uac_dialog(self, ct: ClientTxn, resp: Response, existing: DialogRec | None) -> DialogRec | None:
         if existing is not None and not existing.terminated:

@@ -39,13 +39,7 @@ def new_id() -> str:
 
 def new_call_id() -> str:
     """A fresh Call-ID, UUID-shaped like the reference's."""
-    return "%08x-%04x-%04x-%04x-%012x" % (
-        _rng.getrandbits(32),
-        _rng.getrandbits(16),
-        _rng.getrandbits(16),
-        _rng.getrandbits(16),
-        _rng.getrandbits(48),
-    )
+    return f"{_rng.getrandbits(32):08x}-{_rng.getrandbits(16):04x}-{_rng.getrandbits(16):04x}-{_rng.getrandbits(16):04x}-{_rng.getrandbits(48):012x}"
 
 
 def new_tag() -> str:

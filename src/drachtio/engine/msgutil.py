@@ -8,8 +8,7 @@ grows public equivalents, only this module changes.
 
 from __future__ import annotations
 
-from drachtio.sip import Headers, Message, Request, Response, split_list
-from drachtio.sip import reason_phrase
+from drachtio.sip import Headers, Message, Request, Response, reason_phrase, split_list
 
 __all__ = [
     "freeze",
@@ -38,10 +37,9 @@ def stamp_via(req: Request, host: str, port: int) -> None:
     if params.get("rport") != sport:
         params["rport"] = sport
         changed = True
-    if asked or via.host != host:
-        if params.get("received") != host:
-            params["received"] = host
-            changed = True
+    if (asked or via.host != host) and params.get("received") != host:
+        params["received"] = host
+        changed = True
     if not changed:
         return
     h = req._headers
@@ -84,9 +82,9 @@ def stateless_response(
                 values.append(value)
                 keys.append(key)
             continue
-        if key == "to" and to_tag and status > 100:
-            if ";tag=" not in value.replace(" ", "").lower():
-                value = f"{value};tag={to_tag}"
+        if (key == "to" and to_tag and status > 100
+                and ";tag=" not in value.replace(" ", "").lower()):
+            value = f"{value};tag={to_tag}"
         names.append(canon)
         values.append(value)
         keys.append(key)

@@ -66,9 +66,11 @@ class ServerTxn:
         "size",
         "timer",
         "to_tag",
+        "wake",
     )
 
     def __init__(self, key: TransactionKey, machine: Any, request: Request, dest: Dest) -> None:
+        self.wake: Callable[[float], None] | None = None
         self.key = key
         self.machine = machine
         self.request = request
@@ -104,11 +106,15 @@ class ClientTxn:
         "on_timeout",
         "owner",
         "request",
+        "errback",
         "timer",
         "user",
+        "wake",
     )
 
     def __init__(self, key: TransactionKey, machine: Any, request: Request, dest: Dest) -> None:
+        self.wake: Callable[[float], None] | None = None
+        self.errback: Callable[[], None] | None = None
         self.key = key
         self.machine = machine
         self.request = request

@@ -114,9 +114,7 @@ class TimerHeap:
         while heap and not heap[0].alive:
             pop(heap)
             self._dead -= 1
-        if heap and self._handle is None:
-            self._arm(heap[0].when)
-        elif heap and heap[0].when < self._armed_at - self.granularity:
+        if (heap and self._handle is None) or (heap and heap[0].when < self._armed_at - self.granularity):
             self._arm(heap[0].when)
 
     def close(self) -> None:

@@ -94,7 +94,7 @@ class UdpProtocol(asyncio.DatagramProtocol):
                 except OSError:
                     pass
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         try:
             self.mgr.on_datagram(self.local, data, addr)
         except Exception:
@@ -242,6 +242,37 @@ class TransportManager:
         self._sweeper = loop.call_later(min(30.0, self.idle_timeout), self._sweep)
 
     async def _start_contact(self, loop: asyncio.AbstractEventLoop, spec: ContactSpec) -> None:
+        for proto in spec.transports:
+            if proto not in ("udp", "tcp"):
+                raise ValueError(
+                    f"transport {proto!r} in contact {spec.text!r} is not supported "
+                    "(the engine speaks udp and tcp)"
+                )
+        # port 0: the transports of one contact share one ephemeral port; if the port the
+        # first one got is taken for the next protocol, start over with a new one
+        attempts = 20 if spec.port == 0 and len(spec.transports) > 1 else 1
+        for attempt in range(attempts):
+            started: list[LocalTransport] = []
+            try:
+                port = spec.port
+                for proto in spec.transports:
+                    local = await self._bind(loop, spec, proto, port)
+                    started.append(local)
+                    port = local.port
+            except OSError:
+                for lt in started:
+                    self._close_local(lt)
+                if attempt == attempts - 1:
+                    raise
+                continue
+            for lt in started:
+                self.locals.append(lt)
+                self._by_proto.setdefault(lt.proto, []).append(lt)
+            return
+
+    async def _bind(
+        self, loop: asyncio.AbstractEventLoop, spec: ContactSpec, proto: str, port: int
+    ) -> LocalTransport:
         bind = spec.bind_host
         if spec.external_ip:
             advertised = spec.external_ip
@@ -249,36 +280,31 @@ class TransportManager:
             advertised = primary_ip()
         else:
             advertised = spec.host
-        port = spec.port
-        for proto in spec.transports:
-            if proto not in ("udp", "tcp"):
-                raise ValueError(
-                    f"transport {proto!r} in contact {spec.text!r} is not supported "
-                    "(the engine speaks udp and tcp)"
-                )
-            local = LocalTransport(proto, spec, bind, advertised)
-            if proto == "udp":
-                _t, udp = await loop.create_datagram_endpoint(
-                    lambda local=local: UdpProtocol(self, local),  # type: ignore[misc]
-                    local_addr=(bind, port),
-                )
-                local.udp = udp
-                sock = _t.get_extra_info("socket")
-                local.port = sock.getsockname()[1]
-            else:
-                server = await loop.create_server(
-                    lambda local=local: TcpConnection(self, local),  # type: ignore[misc]
-                    host=bind,
-                    port=port,
-                    reuse_address=True,
-                    backlog=1000,
-                )
-                local.server = server
-                local.port = server.sockets[0].getsockname()[1]
-            if port == 0:
-                port = local.port  # udp,tcp on an ephemeral contact share the port when possible
-            self.locals.append(local)
-            self._by_proto.setdefault(proto, []).append(local)
+        local = LocalTransport(proto, spec, bind, advertised)
+        if proto == "udp":
+            t, udp = await loop.create_datagram_endpoint(
+                lambda: UdpProtocol(self, local), local_addr=(bind, port)
+            )
+            local.udp = udp
+            local.port = t.get_extra_info("socket").getsockname()[1]
+        else:
+            server = await loop.create_server(
+                lambda: TcpConnection(self, local),
+                host=bind,
+                port=port,
+                reuse_address=True,
+                backlog=1000,
+            )
+            local.server = server
+            local.port = server.sockets[0].getsockname()[1]
+        return local
+
+    @staticmethod
+    def _close_local(local: LocalTransport) -> None:
+        if local.udp is not None and local.udp.transport is not None:
+            local.udp.transport.close()
+        if local.server is not None:
+            local.server.close()
 
     async def stop(self) -> None:
         if self._sweeper is not None:
@@ -287,15 +313,12 @@ class TransportManager:
         for conn in list(self._all_conns):
             conn.close()
         for local in self.locals:
-            if local.udp is not None and local.udp.transport is not None:
-                local.udp.transport.close()
-            if local.server is not None:
-                local.server.close()
+            self._close_local(local)
         for local in self.locals:
             if local.server is not None:
                 try:
                     await asyncio.wait_for(local.server.wait_closed(), 1.0)
-                except (TimeoutError, asyncio.TimeoutError):
+                except TimeoutError:
                     pass
         self.connections.clear()
         self._all_conns.clear()

@@ -5,7 +5,7 @@ Parse datagrams with ``parse_message``, streams with ``StreamParser``; build mes
 the cached accessors (``call_id``, ``cseq``, ``top_via``, ``from_``, ``to`` ...).
 """
 
-from drachtio.sip.errors import Limits, SipParseError
+from drachtio.sip.errors import DEFAULT_LIMITS, Limits, SipParseError
 from drachtio.sip.grammar import COMPACT_FORMS, canonical_key, split_list
 from drachtio.sip.headers import (
     AuthChallenge,
@@ -28,6 +28,7 @@ from drachtio.sip.uri import SipURI, parse_uri
 
 __all__ = [
     "COMPACT_FORMS",
+    "DEFAULT_LIMITS",
     "REASON_PHRASES",
     "AuthChallenge",
     "CSeq",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     from drachtio.sip.message import Message
 
-__all__ = ["Limits", "SipParseError"]
+__all__ = ["DEFAULT_LIMITS", "Limits", "SipParseError"]
 
 
 class SipParseError(ValueError):
@@ -39,7 +39,8 @@ class Limits:
     max_message_size: int = 65535
     #: Most header lines in one message; beyond it: 513.
     max_headers: int = 256
-    #: Largest header block a stream may buffer while waiting for the blank line.
+    #: Largest header block: a stream buffers at most this much while waiting for the
+    #: blank line; a datagram whose header block is larger is refused without parsing it.
     max_head_size: int = 65535
 
     def __post_init__(self) -> None:

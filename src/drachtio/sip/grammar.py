@@ -96,9 +96,15 @@ def is_token(text: str) -> bool:
     return _TOKEN_RE.fullmatch(text) is not None
 
 
+_NEEDS_QPAIR_RE = re.compile(r'["\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f]')
+
+
 def quote_string(text: str) -> str:
-    """``text`` as a quoted-string, escaping ``"`` and ``\\``."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """``text`` as a quoted-string: ``"``, ``\\`` and control characters become quoted
+    pairs; CR and LF, which no quoted-pair can carry, become spaces."""
+    if "\r" in text or "\n" in text:
+        text = text.replace("\r", " ").replace("\n", " ")
+    return '"' + _NEEDS_QPAIR_RE.sub(lambda m: "\\" + m.group(0), text) + '"'
 
 
 _QPAIR_RE = re.compile(r"\\(.)", re.S)

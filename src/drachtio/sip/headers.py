@@ -1001,7 +1001,7 @@ def parse_header(name: str, value: str) -> object:
 # ---------------------------------------------------------------------------------------
 # The container
 # ---------------------------------------------------------------------------------------
-_BAD_VALUE_RE = re.compile(r"[\r\n\x00]")
+_BAD_VALUE_RE = re.compile(r"[\r\n]")
 
 
 def _check_name(name: object) -> str:
@@ -1017,7 +1017,7 @@ def _check_value(value: object) -> str:
             return str(value)
         raise ValueError(f"header value must be str, got {type(value).__name__}")
     if _BAD_VALUE_RE.search(value):
-        raise ValueError(f"header value must not contain CR, LF or NUL: {value[:80]!r}")
+        raise ValueError(f"header value must not contain CR or LF: {value[:80]!r}")
     return value.strip()
 
 
@@ -1097,7 +1097,10 @@ class Headers:
             return default
         v = self._values[i]
         if key in LIST_HEADERS and ("," in v):
-            parts = split_list(v)
+            try:
+                parts = split_list(v)
+            except SipParseError:
+                return v
             return parts[0] if parts else v
         return v
 
@@ -1236,6 +1239,29 @@ class Headers:
             del self._keys[i], self._names[i], self._values[i]
         self._changed(key)
         return parts[0] if parts else v
+
+    def replace_first(self, name: str, value: object) -> None:
+        """Replace the first value (e.g. the top Via after adding ``received``/``rport``),
+        keeping the rest of a comma list on its line; appends when absent.
+
+        Typed views are snapshots: after changing one (``via.params[...] = ...``) write it
+        back with this (or ``set``) for the change to reach ``to_bytes()``.
+        """
+        text = _check_value(value)
+        key = canonical_key(name)
+        try:
+            i = self._keys.index(key)
+        except ValueError:
+            self.append(name, text)
+            return
+        v = self._values[i]
+        if key in LIST_HEADERS and "," in v:
+            parts = split_list(v)
+            parts[0] = text
+            self._values[i] = ", ".join(parts)
+        else:
+            self._values[i] = text
+        self._changed(key)
 
     def copy(self) -> Headers:
         return Headers(self)

@@ -82,7 +82,12 @@ def _to_headers(headers: object) -> Headers:
 
 
 class Message:
-    """What requests and responses share: headers, body and the parsed-view accessors."""
+    """What requests and responses share: headers, body and the parsed-view accessors.
+
+    Views (``top_via``, ``from_``, ``parsed(...)``) are parsed once and cached; they are
+    snapshots of the header text, so a changed view is written back with ``set`` or
+    ``replace_first`` before it shows in ``to_bytes()``.
+    """
 
     __slots__ = ("_body", "_headers", "_raw", "extra")
 
@@ -154,6 +159,10 @@ class Message:
 
     def remove(self, name: str) -> int:
         return self._headers.remove(name)
+
+    def replace_first(self, name: str, value: object) -> None:
+        """See ``Headers.replace_first``: write back a changed view (top Via...)."""
+        self._headers.replace_first(name, value)
 
     def parsed(self, name: str) -> Any:
         """Typed view of a header (see ``Headers.parsed``); raises ``SipParseError`` when

@@ -246,12 +246,16 @@ def parse_message(
     that ends right after its last header line (no blank line) is read as having no body.
     Raises ``SipParseError`` (see the module docs) and nothing else.
     """
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise TypeError(f"data must be bytes, got {type(data).__name__}")
-    if limits is not None and not isinstance(limits, Limits):
+    if data.__class__ is not bytes:
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"data must be bytes, got {type(data).__name__}")
+        data = bytes(data)
+    if limits is None:
+        limits = DEFAULT_LIMITS
+    elif not isinstance(limits, Limits):
         raise TypeError(f"limits must be Limits or None, got {type(limits).__name__}")
     try:
-        return _parse_datagram(bytes(data), limits or DEFAULT_LIMITS)
+        return _parse_datagram(data, limits)
     except SipParseError:
         raise
     except Exception as e:  # the contract: only SipParseError escapes
@@ -260,7 +264,7 @@ def parse_message(
 
 def _parse_datagram(data: bytes, limits: Limits) -> Request | Response:
     start = 0
-    if data[:1] in (b"\r", b"\n"):
+    if data.startswith((b"\r", b"\n")):
         start = len(data) - len(data.lstrip(b"\r\n"))
         if start >= len(data):
             raise SipParseError("empty message")
@@ -319,7 +323,7 @@ class StreamParser:
     stream is still in sync after it, so ``feed(b"")`` goes on with what is buffered.
     """
 
-    __slots__ = ("_buf", "_limits", "_pending", "_scan", "pings")
+    __slots__ = ("_buf", "_ka", "_limits", "_pending", "_scan", "pings")
 
     def __init__(self, limits: Limits | None = None) -> None:
         if limits is not None and not isinstance(limits, Limits):
@@ -328,6 +332,7 @@ class StreamParser:
         self._buf = bytearray()
         self._pending: tuple[Message, int, int, SipParseError | None] | None = None
         self._scan = 0
+        self._ka = b""
         self.pings = 0
 
     @property
@@ -364,11 +369,16 @@ class StreamParser:
                     while i < n and buf[i] in (13, 10):
                         i += 1
                     if i != pos:
-                        self.pings += buf.count(b"\r\n\r\n", pos, i)
+                        run = self._ka + bytes(buf[pos:i])
+                        c = run.count(b"\r\n\r\n")
+                        self.pings += c
+                        # keep a partial run so a ping split across reads still counts
+                        self._ka = (run[run.rfind(b"\r\n\r\n") + 4 :] if c else run)[-3:]
                         pos = i
                         self._scan = pos
                     if pos >= n:
                         return
+                    self._ka = b""
                     end = buf.find(b"\r\n\r\n", max(self._scan, pos))
                     if end < 0:
                         self._scan = max(pos, n - 3)

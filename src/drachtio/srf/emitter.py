@@ -12,13 +12,14 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self, TypeVar, overload
 
 __all__ = ["Emitter", "Listener", "spawn"]
 
 log = logging.getLogger("drachtio.srf")
 
 Listener = Callable[..., Any]
+L = TypeVar("L", bound=Callable[..., Any])
 
 #: Tasks started for async listeners: kept referenced until done so the loop cannot drop them.
 _background: set[asyncio.Task[Any]] = set()
@@ -56,36 +57,48 @@ class Emitter:
             self._emitter_listeners = {}
             return self._emitter_listeners
 
+    @overload
+    def on(self, event: str, listener: L) -> Self: ...
+
+    @overload
+    def on(self, event: str, listener: None = None) -> Callable[[L], L]: ...
+
     def on(self, event: str, listener: Listener | None = None) -> Any:
         """Add a listener; usable as ``obj.on("x", fn)`` or as a decorator ``@obj.on("x")``."""
-        if not isinstance(event, str) or not event:
-            raise TypeError(f"event name must be a non-empty str, got {event!r}")
-        if listener is None:
+        return self._add(event, listener, False)
 
-            def deco(fn: Listener) -> Listener:
-                self.on(event, fn)
-                return fn
+    @overload
+    def once(self, event: str, listener: L) -> Self: ...
 
-            return deco
-        if not callable(listener):
-            raise TypeError(f"listener for {event!r} must be callable, got {listener!r}")
-        self._listener_map().setdefault(event, []).append((listener, False))
-        return self
+    @overload
+    def once(self, event: str, listener: None = None) -> Callable[[L], L]: ...
 
     def once(self, event: str, listener: Listener | None = None) -> Any:
+        """Like ``on``, but the listener is removed after its first call."""
+        return self._add(event, listener, True)
+
+    def _add(self, event: str, listener: Listener | None, once: bool) -> Any:
         if not isinstance(event, str) or not event:
             raise TypeError(f"event name must be a non-empty str, got {event!r}")
         if listener is None:
 
-            def deco(fn: Listener) -> Listener:
-                self.once(event, fn)
+            def deco(fn: L) -> L:
+                self._add(event, fn, once)
                 return fn
 
             return deco
         if not callable(listener):
             raise TypeError(f"listener for {event!r} must be callable, got {listener!r}")
-        self._listener_map().setdefault(event, []).append((listener, True))
+        self._listener_added(event)
+        self._listener_map().setdefault(event, []).append((listener, once))
+        self._listener_attached(event, listener)
         return self
+
+    def _listener_added(self, event: str) -> None:
+        """Hook for subclasses: a listener for ``event`` is about to be added."""
+
+    def _listener_attached(self, event: str, listener: Listener) -> None:
+        """Hook for subclasses: a listener for ``event`` was added."""
 
     def off(self, event: str, listener: Listener | None = None) -> Any:
         """Remove one listener, or every listener of ``event`` when none is given."""

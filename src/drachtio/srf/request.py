@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from drachtio.sip import Message as _SipMsg
-from drachtio.srf.emitter import Emitter, Listener
+from drachtio.srf.emitter import Emitter, Listener, spawn
 from drachtio.srf.message import HeadersArg, SipMessage
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -111,10 +111,17 @@ class Request(SipMessage, Emitter):
     @property
     def is_new_invite(self) -> bool:
         """An INVITE without a To tag (so not a re-INVITE)."""
-        if self.method != "INVITE":
-            return False
+        return self.method == "INVITE" and not self._to_tagged()
+
+    @property
+    def can_form_dialog(self) -> bool:
+        """An INVITE or SUBSCRIBE without a To tag (the reference's check is always true)."""
+        return self.method in ("INVITE", "SUBSCRIBE") and not self._to_tagged()
+
+    def _to_tagged(self) -> bool:
         to = self.msg.get("To") or ""
-        return ";tag=" not in to.replace(" ", "").lower()
+        gt = to.rfind(">")
+        return ";tag=" in to[gt + 1 if gt >= 0 else 0 :].replace(" ", "").lower()
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -136,21 +143,18 @@ class Request(SipMessage, Emitter):
         loop = asyncio.get_running_loop()
         self._final = loop.create_future()
 
-    def on(self, event: str, listener: Listener | None = None) -> Any:
-        """As ``Emitter.on``; a late ``response`` listener first sees responses already in."""
-        result = Emitter.on(self, event, listener)
-        if event == "response" and listener is not None and self._responses:
-            for res, ack in list(self._responses):
-                try:
-                    out = listener(res, ack)
-                except Exception:
-                    log.exception("response listener raised")
-                    continue
-                if asyncio.iscoroutine(out):
-                    from drachtio.srf.emitter import spawn
-
-                    spawn(out, name="Request:response")
-        return result
+    def _listener_attached(self, event: str, listener: Listener) -> None:
+        """A late ``response`` listener first sees the responses already received."""
+        if event != "response" or not self._responses:
+            return
+        for res, ack in list(self._responses):
+            try:
+                out = listener(res, ack)
+            except Exception:
+                log.exception("response listener raised")
+                continue
+            if asyncio.iscoroutine(out):
+                spawn(out, name="Request:response")
 
     def _deliver(self, res: IncomingResponse, ack: Callable[..., Any]) -> None:
         self._responses.append((res, ack))

@@ -13,18 +13,22 @@ import logging
 import re
 import ssl
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar, Literal, overload
 
+from drachtio.sip import parse_uri
 from drachtio.srf.agent import Agent
 from drachtio.srf.auth import check_auth_arg
 from drachtio.srf.channel import EngineChannel
-from drachtio.srf.dialog import Dialog
-from drachtio.srf.emitter import Emitter, Listener, spawn
-from drachtio.srf.errors import NotConnectedError, SipError
+from drachtio.srf.dialog import Dialog as _Dialog
+from drachtio.srf.emitter import Emitter, spawn
+from drachtio.srf.errors import NotConnectedError
+from drachtio.srf.errors import SipError as _SipError
 from drachtio.srf.message import HeadersArg, normalize_headers
 from drachtio.srf.middleware import MiddlewareStack
 from drachtio.srf.request import Request
 from drachtio.srf.response import IncomingResponse, Response
+from drachtio.srf.state import DialogDirection as _DialogDirection
+from drachtio.srf.state import DialogState as _DialogState
 from drachtio.srf.state import StateEmitter
 from drachtio.srf.uac import PendingAck, create_uac
 from drachtio.srf.uas import LocalSdp, create_uas
@@ -84,6 +88,13 @@ class Srf(Emitter):
     ``cdr:stop(source, time, reason, msg)``.
     """
 
+    #: the classes applications meet, reachable from the Srf class as in the reference
+    Dialog: ClassVar[type[_Dialog]] = _Dialog
+    SipError: ClassVar[type[_SipError]] = _SipError
+    DialogState: ClassVar[type[_DialogState]] = _DialogState
+    DialogDirection: ClassVar[type[_DialogDirection]] = _DialogDirection
+    parse_uri = staticmethod(parse_uri)
+
     invite = _sugar("invite")
     register = _sugar("register")
     subscribe = _sugar("subscribe")
@@ -104,27 +115,19 @@ class Srf(Emitter):
         self.locals: dict[str, Any] = {}
         self._settings: dict[str, Any] = {}
         self._stack = MiddlewareStack()
-        self._dialogs: dict[str, Dialog] = {}
+        self._dialogs: dict[str, _Dialog] = {}
         self._agents: list[Agent] = []
         self._verbs: list[str] = []  # routes to register on every connection, in order
         self._ready_tasks: dict[int, asyncio.Task[None]] = {}
         self._stack.add(None, self._dialog_middleware)
 
     # -- events --------------------------------------------------------------------------------
-    def on(self, event: str, listener: Listener | None = None) -> Any:
-        """As ``Emitter.on``; a ``cdr:*`` event also asks the engine for those records."""
-        if isinstance(event, str) and event.startswith("cdr:"):
+    def _listener_added(self, event: str) -> None:
+        # a ``cdr:*`` listener also asks the engine for those records
+        if event.startswith("cdr:"):
             if event not in CDR_EVENTS:
                 raise ValueError(f"unknown CDR event {event!r}; expected one of {CDR_EVENTS}")
             self._add_verb(event)
-        return super().on(event, listener)
-
-    def once(self, event: str, listener: Listener | None = None) -> Any:
-        if isinstance(event, str) and event.startswith("cdr:"):
-            if event not in CDR_EVENTS:
-                raise ValueError(f"unknown CDR event {event!r}; expected one of {CDR_EVENTS}")
-            self._add_verb(event)
-        return super().once(event, listener)
 
     def emit(self, event: str, *args: Any) -> bool:
         had = super().emit(event, *args)
@@ -168,6 +171,17 @@ class Srf(Emitter):
         if task is not None:
             await asyncio.shield(task)
         return info
+
+    async def start(self, contacts: Sequence[str] | str | None = None, **engine_opts: Any
+                    ) -> ServerInfo:
+        """Embedded mode: start a SIP engine in this process and connect to it.
+
+        Same as ``drachtio.embedded.start(srf, contacts, ...)``; ``await srf.disconnect()``
+        stops the engine again.
+        """
+        from drachtio.embedded import start as embedded_start
+
+        return await embedded_start(self, contacts, **engine_opts)
 
     def attach(self, channel: EngineChannel, *, server_address: str = "") -> Agent:
         """Use an already-built channel (e.g. an embedded engine link).
@@ -339,7 +353,7 @@ class Srf(Emitter):
     def _final(self, req: Request, res: Response, err: BaseException | None) -> None:
         if err is not None:
             status = getattr(err, "status", None)
-            if isinstance(err, SipError):
+            if isinstance(err, _SipError):
                 log.info("handler for %s failed with %s", req.method, err)
             else:
                 log.error("unhandled error in middleware for %s %s", req.method, req.uri,
@@ -348,7 +362,7 @@ class Srf(Emitter):
                 return
             if not (isinstance(status, int) and 300 <= status <= 699):
                 status = 500
-            reason = err.reason if isinstance(err, SipError) else None
+            reason = err.reason if isinstance(err, _SipError) else None
             res.send(status, reason)
             return
         if res.finished:
@@ -358,7 +372,7 @@ class Srf(Emitter):
             return
         if method == "PRACK":
             res.send(200)
-        elif method in ("UPDATE", "BYE") or (not req.is_new_invite and _has_to_tag(req)):
+        elif method in ("UPDATE", "BYE") or req._to_tagged():
             res.send(481)
         else:
             res.send(404)
@@ -412,10 +426,52 @@ class Srf(Emitter):
         body: LocalSdp = None,
         headers: HeadersArg = None,
         dialog_state_emitter: StateEmitter | None = None,
-    ) -> Dialog:
+    ) -> _Dialog:
         """Answer an INVITE (200) or SUBSCRIBE (202); returns the UAS Dialog."""
         return await create_uas(self, req, res, local_sdp=local_sdp, body=body,
                                 headers=headers, dialog_state_emitter=dialog_state_emitter)
+
+    @overload
+    async def create_uac(
+        self,
+        uri: str,
+        *,
+        local_sdp: LocalSdp = None,
+        headers: HeadersArg = None,
+        calling_number: str | None = None,
+        calling_name: str | None = None,
+        called_number: str | None = None,
+        method: str = "INVITE",
+        auth: Any = None,
+        proxy: str | None = None,
+        follow_redirects: bool = False,
+        keep_uri_on_redirect: bool = False,
+        no_ack: Literal[False] = False,
+        on_request: Callable[[Request], Any] | None = None,
+        on_provisional: Callable[[IncomingResponse], Any] | None = None,
+        dialog_state_emitter: StateEmitter | None = None,
+    ) -> _Dialog: ...
+
+    @overload
+    async def create_uac(
+        self,
+        uri: str,
+        *,
+        local_sdp: LocalSdp = None,
+        headers: HeadersArg = None,
+        calling_number: str | None = None,
+        calling_name: str | None = None,
+        called_number: str | None = None,
+        method: str = "INVITE",
+        auth: Any = None,
+        proxy: str | None = None,
+        follow_redirects: bool = False,
+        keep_uri_on_redirect: bool = False,
+        no_ack: bool = False,
+        on_request: Callable[[Request], Any] | None = None,
+        on_provisional: Callable[[IncomingResponse], Any] | None = None,
+        dialog_state_emitter: StateEmitter | None = None,
+    ) -> _Dialog | PendingAck: ...
 
     async def create_uac(
         self,
@@ -435,13 +491,13 @@ class Srf(Emitter):
         on_request: Callable[[Request], Any] | None = None,
         on_provisional: Callable[[IncomingResponse], Any] | None = None,
         dialog_state_emitter: StateEmitter | None = None,
-    ) -> Any:
+    ) -> _Dialog | PendingAck:
         """Send an INVITE (or SUBSCRIBE); returns the UAC Dialog.
 
         Raises ``SipError`` (with ``.res``) for a failure response. For a 3pcc INVITE (no
         ``local_sdp``) with ``no_ack=True`` returns a ``PendingAck`` instead.
         """
-        out: Dialog | PendingAck = await create_uac(
+        out: _Dialog | PendingAck = await create_uac(
             self, uri, local_sdp=local_sdp, headers=headers, calling_number=calling_number,
             calling_name=calling_name, called_number=called_number, method=method, auth=auth,
             proxy=proxy, follow_redirects=follow_redirects,
@@ -451,27 +507,21 @@ class Srf(Emitter):
         return out
 
     # -- dialogs ----------------------------------------------------------------------------------
-    def find_dialog_by_id(self, dialog_id: str) -> Dialog | None:
+    def find_dialog_by_id(self, dialog_id: str) -> _Dialog | None:
         return self._dialogs.get(dialog_id)
 
-    def find_dialog_by_call_id_and_from_tag(self, call_id: str, tag: str) -> Dialog | None:
+    def find_dialog_by_call_id_and_from_tag(self, call_id: str, tag: str) -> _Dialog | None:
         """Relies on the engine's dialog id format ``<Call-ID>;from-tag=<tag>``."""
         return self._dialogs.get(f"{call_id};from-tag={tag}")
 
-    def add_dialog(self, dialog: Dialog) -> None:
+    def add_dialog(self, dialog: _Dialog) -> None:
         self._dialogs[dialog.id] = dialog
 
-    def remove_dialog(self, dialog: Dialog) -> None:
+    def remove_dialog(self, dialog: _Dialog) -> None:
         if self._dialogs.get(dialog.id) is dialog:
             del self._dialogs[dialog.id]
 
     @property
-    def dialogs(self) -> dict[str, Dialog]:
+    def dialogs(self) -> dict[str, _Dialog]:
         """The live dialogs by id (a copy)."""
         return dict(self._dialogs)
-
-
-def _has_to_tag(req: Request) -> bool:
-    to = req.get("To") or ""
-    gt = to.rfind(">")
-    return ";tag=" in to[gt + 1 if gt >= 0 else 0 :].replace(" ", "").lower()

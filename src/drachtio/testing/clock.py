@@ -48,7 +48,7 @@ class VirtualClock:
         if self._installed:
             self._installed = False
             try:
-                del self.loop.time  # type: ignore[method-assign]
+                delattr(self.loop, "time")
             except AttributeError:
                 pass
 

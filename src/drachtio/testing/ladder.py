@@ -78,13 +78,13 @@ def render_ladder(
     start = items[0].time if t0 is None else t0
     bars = [(pos[a], "|") for a in cols]
     for e in items:
-        a, b = pos[e.src], pos[e.dst]
+        xa, xb = pos[e.src], pos[e.dst]
         label = e.label()
         cells = list(bars)
-        if a == b:
-            cells.append((a + 1, f"<-> {label}"))
+        if xa == xb:
+            cells.append((xa + 1, f"<-> {label}"))
         else:
-            lo, hi = min(a, b), max(a, b)
+            lo, hi = min(xa, xb), max(xa, xb)
             span = hi - lo - 1
             text = f" {label} "
             if len(text) > span - 4:
@@ -93,10 +93,7 @@ def render_ladder(
             left = dashes // 2
             right = dashes - left
             body = "-" * left + text + "-" * right
-            if b > a:
-                body = body[:-1] + ">"
-            else:
-                body = "<" + body[1:]
+            body = body[:-1] + ">" if xb > xa else "<" + body[1:]
             cells.append((lo + 1, body))
         prefix = f"{e.time - start:+8.3f}"
         line = row(cells)

@@ -26,8 +26,8 @@ Fixtures:
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Generator
+from typing import TYPE_CHECKING
 
 import pytest
 import pytest_asyncio
@@ -66,17 +66,20 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "srf_engine(**options): EngineConfig options for `connected_srf`")
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
-    outcome = yield
-    rep = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test that used ``sip`` gets its SIP ladder in the report."""
+    rep = yield
     if rep.when == "call" and rep.failed:
         tb = getattr(item, "_drachtio_testbed", None)
-        if tb is not None:
+        if tb is not None and not any(t == "SIP ladder" for t, _ in rep.sections):
             try:
                 rep.sections.append(("SIP ladder", tb.ladder()))
             except Exception as exc:  # never hide the real failure
                 rep.sections.append(("SIP ladder", f"(could not render: {exc})"))
+    return rep
 
 
 @pytest.fixture

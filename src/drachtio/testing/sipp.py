@@ -120,11 +120,13 @@ async def run_sipp(
     hold_ms: int = 0,
     service: str = "service",
     transport: str = "u1",
+    port: int | None = None,
     extra: Sequence[str] = (),
     timeout: float = 30.0,
 ) -> SippResult:
-    """Run ``scenario`` against ``target`` (host:port) for ``calls`` calls; never longer
-    than ``timeout`` seconds (then the result has ``timed_out``)."""
+    """Run ``scenario`` against ``target`` (host:port) for ``calls`` calls from local
+    ``port`` (default: a free one); never longer than ``timeout`` seconds (then the result
+    has ``timed_out``)."""
     workdir = Path(tempfile.mkdtemp(prefix="sipp-"))
     stats = workdir / "stats.csv"
     args = ["-m", str(calls), "-s", service, "-t", transport, "-d", str(hold_ms),
@@ -136,14 +138,14 @@ async def run_sipp(
         args += ["-r", str(rate)]
     if limit is not None:
         args += ["-l", str(limit)]
-    argv = _argv(scenario_path(scenario), free_port(), workdir, [*args, *extra, target])
+    argv = _argv(scenario_path(scenario), port or free_port(), workdir, [*args, *extra, target])
     proc = await asyncio.create_subprocess_exec(
         *argv, cwd=workdir, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     timed_out = False
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout + 5)
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         timed_out = True
         out = b""
     finally:
@@ -177,7 +179,7 @@ class SippUas:
         """Until SIPp exits by itself (``calls`` reached); None on timeout."""
         try:
             return await asyncio.wait_for(self.proc.wait(), timeout)
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             return None
 
 

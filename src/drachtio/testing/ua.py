@@ -30,8 +30,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from drachtio.sip import Request, Response, SipParseError, SipURI, parse_message
 from drachtio.sip.dialog import Dialog
@@ -65,6 +65,8 @@ log = logging.getLogger("drachtio.testing")
 HeadersArg = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
 DEFAULT_TIMEOUT = 5.0
+
+_T = TypeVar("_T")
 
 
 def _token() -> str:
@@ -592,10 +594,10 @@ class IncomingCall:
         return f"<IncomingCall {self.call_id} from {self.src[0]}:{self.src[1]}>"
 
 
-async def _wait(aw: Any, timeout: float, what: str) -> Any:
+async def _wait(aw: Awaitable[_T], timeout: float, what: str) -> _T:
     try:
         return await asyncio.wait_for(aw, timeout)
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         raise TimeoutError(f"{what} within {timeout:g} s") from None
 
 
@@ -656,7 +658,7 @@ class UserAgent:
         holder: list[UserAgent] = []
 
         class _Proto(asyncio.DatagramProtocol):
-            def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+            def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
                 if holder:
                     holder[0].datagram_received(data, (addr[0], addr[1]))
 

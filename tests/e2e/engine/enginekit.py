@@ -64,6 +64,15 @@ class AppClient:
         self.send_raw(encode(ControlMessage([msg_id, *tokens], sip)))
         return msg_id
 
+    def start(self, tokens: list[str], sip: str | None = None
+              ) -> tuple[str, asyncio.Future[ControlMessage]]:
+        """Send a command; the future gets its final (non-``continue``) response."""
+        msg_id = new_id()
+        fut: asyncio.Future[ControlMessage] = asyncio.get_running_loop().create_future()
+        self.responses[msg_id] = fut
+        self.send_raw(encode(ControlMessage([msg_id, *tokens], sip)))
+        return msg_id, fut
+
     async def call(self, tokens: list[str], sip: str | None = None,
                    timeout: float = 5.0) -> ControlMessage:
         msg_id = new_id()

@@ -11,7 +11,7 @@ from test_engine_uas import answer
 
 from drachtio.sip import Request, Response
 
-RFC4475 = Path("/work/shared/testdata/rfc4475")
+RFC4475 = (Path(__file__).resolve().parents[3].parent / "shared" / "testdata" / "rfc4475")
 
 
 async def test_network_cancel(engine, make_app, peer):

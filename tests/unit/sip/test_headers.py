@@ -137,7 +137,7 @@ def test_option_tags_join_every_line() -> None:
 
 def test_value_checks() -> None:
     h = Headers()
-    with pytest.raises(ValueError, match="CR, LF"):
+    with pytest.raises(ValueError, match="CR or LF"):
         h.set("Subject", "a\r\nVia: injected")
     with pytest.raises(ValueError, match="token"):
         h.append("Bad Name", "x")
@@ -151,6 +151,14 @@ def test_value_checks() -> None:
     h.append("To", NameAddr.parse("<sip:a@b>"))
     assert h.get("max-forwards") == "70"
     assert h.get("to") == "<sip:a@b>"
+
+
+def test_values_may_hold_nul_and_get_never_raises() -> None:
+    h = Headers([("To", '"NUL:\\\x00" <sip:a@b>'), ("Contact", '"unterminated, <sip:a@b>')])
+    assert "\x00" in (h.get("to") or "")
+    assert h.get("contact") == '"unterminated, <sip:a@b>'
+    with pytest.raises(SipParseError):
+        h.get_all("contact")
 
 
 def test_copy_and_equality() -> None:

@@ -96,6 +96,24 @@ def test_header_changes_are_serialised_in_place() -> None:
     assert msg.top_via.host == "proxy.example.com"  # caches follow the change
 
 
+def test_changed_view_is_written_back_with_replace_first() -> None:
+    two_vias = INVITE.replace(b"Via: SIP/2.0/UDP pc33",
+                              b"Via: SIP/2.0/UDP a;branch=z9hG4bKa, SIP/2.0/UDP pc33")
+    msg = parse_message(two_vias)
+    via = msg.top_via
+    via.params["received"] = "192.0.2.1"
+    via.params["rport"] = "5062"
+    assert msg.to_bytes() == msg.to_bytes() and not msg.modified  # views are snapshots
+    msg.replace_first("Via", via)
+    out = parse_message(msg.to_bytes())
+    assert [str(v) for v in out.vias] == [
+        "SIP/2.0/UDP a;branch=z9hG4bKa;received=192.0.2.1;rport=5062",
+        "SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds;rport"]
+    assert msg.top_via.received == "192.0.2.1"
+    msg.replace_first("Subject", "absent before")
+    assert msg.get("subject") == "absent before"
+
+
 def test_duplicate_content_length_is_collapsed_on_output() -> None:
     req = Request("OPTIONS", "sip:a@b.com", [("Content-Length", "9"), ("l", "8")])
     assert req.to_bytes().count(b"Content-Length") == 1

@@ -19,7 +19,7 @@ from drachtio.sip.multipart import (
     split_multipart,
 )
 
-TESTDATA = Path("/work/shared/testdata/rfc4475")
+TESTDATA = (Path(__file__).resolve().parents[3].parent / "shared" / "testdata" / "rfc4475")
 
 SIPREC_SDP = (
     "v=0\r\n"

@@ -25,7 +25,7 @@ from drachtio.sip import (
 )
 from drachtio.sip.headers import PARSERS
 
-SEEDS = [p.read_bytes() for p in sorted(Path("/work/shared/testdata/rfc4475").glob("*.dat"))]
+SEEDS = [p.read_bytes() for p in sorted((Path(__file__).resolve().parents[3].parent / "shared" / "testdata" / "rfc4475").glob("*.dat"))]
 SEEDS.append(
     b"INVITE sip:bob@[2001:db8::10]:5070;transport=tcp SIP/2.0\r\n"
     b"Via: SIP/2.0/TCP [2001:db8::9:1]:5060;branch=z9hG4bK1;rport;received=[2001:db8::9:255]\r\n"

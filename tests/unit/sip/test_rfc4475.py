@@ -58,7 +58,7 @@ from drachtio.sip import (
     parse_message,
 )
 
-DATA = Path("/work/shared/testdata/rfc4475")
+DATA = (Path(__file__).resolve().parents[3].parent / "shared" / "testdata" / "rfc4475")
 
 
 def load(name: str) -> bytes:
@@ -213,6 +213,12 @@ def test_intmeth() -> None:
     assert m.call_id == "intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{"
     assert m.max_forwards == 255
     assert m.get("extensionHeader-!.%*+_`'~") == "\ufeff\u5927\u505c\u96fb"
+    # the engine can answer it: the odd bytes survive into the response
+    resp = m.create_response(200, to_tag="x")
+    back = parse_message(resp.to_bytes())
+    assert back.to.display == "BEL:\x07 NUL:\x00 DEL:\x7f"
+    assert back.to.tag == "x"
+    assert back.call_id == m.call_id
 
 
 def test_esc01_unescapes_uri_parts() -> None:

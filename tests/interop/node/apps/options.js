@@ -11,14 +11,14 @@ const srf = connect((srf) => {
 });
 
 let sent = false;
-srf.on('connect', async(err) => {
+srf.on('connect', (err) => {
   if (err || !opts.uri || sent) return;
   sent = true;
-  try {
-    const req = await srf.request(opts.uri, {method: 'OPTIONS', headers: {'X-Probe': 'out'}});
+  // callback form: the 'response' listener must be attached before the next frame is read
+  // (with the Promise form a fast response can be emitted before `await` resumes)
+  srf.request(opts.uri, {method: 'OPTIONS', headers: {'X-Probe': 'out'}}, (err, req) => {
+    if (err) return emit('request-error', errFields(err));
     emit('request-sent', {callId: req.get('Call-ID'), from: req.get('From'), via: req.get('Via')});
     req.on('response', (res) => emit('response', {status: res.status, callId: res.get('Call-ID')}));
-  } catch (err) {
-    emit('request-error', errFields(err));
-  }
+  });
 });

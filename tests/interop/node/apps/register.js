@@ -5,20 +5,21 @@ const {opts, emit, exit, connect, errFields} = require('./lib');
 
 let sent = false;
 const srf = connect();
-srf.on('connect', async(err) => {
+srf.on('connect', (err) => {
   if (err || sent) return;
   sent = true;
-  try {
-    const req = await srf.request(opts.uri, {
-      method: 'REGISTER',
-      headers: {
-        'From': `<sip:${opts.username}@localhost>`,
-        'To': `<sip:${opts.username}@localhost>`,
-        'Contact': `<sip:${opts.username}@localhost>`,
-        'Expires': '3600'
-      },
-      auth: {username: opts.username, password: opts.password}
-    });
+  // callback form, so the listeners are attached before the next frame is read
+  srf.request(opts.uri, {
+    method: 'REGISTER',
+    headers: {
+      'From': `<sip:${opts.username}@localhost>`,
+      'To': `<sip:${opts.username}@localhost>`,
+      'Contact': `<sip:${opts.username}@localhost>`,
+      'Expires': '3600'
+    },
+    auth: {username: opts.username, password: opts.password}
+  }, (err, req) => {
+    if (err) return emit('request-error', errFields(err));
     emit('request-sent', {callId: req.get('Call-ID')});
     req.on('authenticate', (req2) => emit('authenticate', {authorization: req2.get('Authorization')}));
     req.on('response', (res) => {
@@ -26,7 +27,5 @@ srf.on('connect', async(err) => {
         callId: res.get('Call-ID'), cseq: res.get('CSeq')});
       if (res.status >= 200) setTimeout(() => exit(0), 100);
     });
-  } catch (err) {
-    emit('request-error', errFields(err));
-  }
+  });
 });
