@@ -13,10 +13,18 @@ Modes, measured in the same run with the same app code and the same SIPp load:
 * remote: the engine as a process (``python -m drachtio.server``) and the app as a second
   process connected to it over the control protocol (TCP, framing), as deployed today;
 * embedded: one process, ``srf.start()``-style (``drachtio.embedded.start``): the engine in
-  the app's process, control messages passed as objects.
+  the app's process, control messages passed as objects;
+* loopback (``--modes ...,loopback``): one process like embedded, but the app connects to the
+  in-process engine over TCP with the wire client: what framing and the socket cost, on one
+  core, with everything else equal.
 
-The B2BUA uses ``create_uac`` + ``create_uas`` because ``Srf.create_b2bua`` does not exist
-yet; the flow on the wire is the same (two dialogs, relayed BYE).
+The B2BUA uses ``create_uac`` + ``create_uas`` because ``Srf.create_b2bua`` is not wired into
+``Srf`` yet; the flow on the wire is the same (two dialogs, relayed BYE).
+
+Every Python process of a run uses the same event loop (stock asyncio unless ``--uvloop``) and
+the same garbage-collector settings (``--gc tuned``, as ``drachtio run`` sets them, or Python's
+``default``): at a few hundred calls/s the default collector pauses long enough (100-600 ms)
+for SIPp to retransmit, whatever the mode.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
+from common import (
     HOST,
     REPO,
     SECRET,
@@ -44,10 +52,11 @@ from common import (  # noqa: E402
     sipp_available,
     start_engine,
     start_sipp_uas,
+    wait_tcp,
 )
 
 APP = REPO / "examples" / "quickstart" / "app.py"
-DEFAULT_RATES = [100, 200, 300, 400, 500, 600, 800, 1000, 1200]
+DEFAULT_RATES = [200, 300, 400, 500, 600, 700, 800, 1000]
 TARGET_RATIO = 1.5
 
 
@@ -66,12 +75,24 @@ def serve(args: argparse.Namespace) -> int:
     app = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app)
     srf = app.srf
+    if args.gc == "tuned":
+        from drachtio.cli import tune_gc
+
+        tune_gc()
 
     async def run() -> None:
         from drachtio import embedded
 
         if args.serve == "embedded":
             await embedded.start(srf, contacts=[args.contact], loglevel="error")
+        elif args.serve == "loopback":
+            from drachtio.engine import Engine, EngineConfig
+
+            eng = Engine(EngineConfig(contacts=[args.contact], admin_port=0, secret=SECRET,
+                                      loglevel="error"))
+            await eng.start()
+            assert eng.admin_port is not None
+            await srf.connect(host=HOST, port=eng.admin_port, secret=SECRET)
         else:
             await srf.connect(host=HOST, port=args.admin_port, secret=SECRET)
         print("ready", flush=True)
@@ -95,9 +116,30 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def start_remote_engine(workdir: Path, *, uvloop: bool, gc: str) -> tuple[Proc, int, int]:
+    """``drachtio-server`` as a process (as bench/common.start_engine), with the same GC
+    settings as the app processes of the run."""
+    if gc == "default":
+        return start_engine(workdir, loglevel="error", extra=[] if uvloop else ["--no-uvloop"])
+    sip_port, admin_port = free_port(), free_port()
+    boot = ("import sys; from drachtio.cli import tune_gc; tune_gc(); "
+            "from drachtio.server import main; sys.exit(main(sys.argv[1:]))")
+    argv = [python(), "-c", boot, "--contact", f"sip:{HOST}:{sip_port};transport=udp,tcp",
+            "--port", str(admin_port), "--secret", SECRET, "--loglevel", "error"]
+    if not uvloop:
+        argv.append("--no-uvloop")
+    eng = Proc("engine", argv, workdir / "engine.log", cwd=REPO,
+               env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    if not (eng.wait_line("listening", 20) and wait_tcp(admin_port, 5)):
+        eng.stop()
+        raise RuntimeError("engine did not start:\n" + "\n".join(eng.lines[-20:]))
+    return eng, sip_port, admin_port
+
+
 def start_worker(workdir: Path, mode: str, target: str, *, contact: str = "",
-                 admin_port: int = 0, uvloop: bool = False) -> Proc:
-    argv = [python(), str(Path(__file__).resolve()), "--serve", mode, "--target", target]
+                 admin_port: int = 0, uvloop: bool = False, gc: str = "default") -> Proc:
+    argv = [python(), str(Path(__file__).resolve()), "--serve", mode, "--target", target,
+            "--gc", gc]
     if contact:
         argv += ["--contact", contact]
     if admin_port:
@@ -150,9 +192,14 @@ def bench(args: argparse.Namespace) -> int:
         return 2
     rates = sorted(int(x) for x in args.rates.split(",") if x.strip())
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    bad = [m for m in modes if m not in ("remote", "embedded", "loopback")]
+    if bad or not modes:
+        print(f"unknown mode(s) {bad}: use remote, embedded, loopback", file=sys.stderr)
+        return 2
     workdir = Path(tempfile.mkdtemp(prefix="bench-b2bua-embedded-"))
     print(f"b2bua_embedded benchmark: rates {rates}, {args.step_seconds:g} s per step, "
-          f"hold {args.hold_ms} ms, udp, {'uvloop' if args.uvloop else 'asyncio'} loops; "
+          f"hold {args.hold_ms} ms, udp, {'uvloop' if args.uvloop else 'asyncio'} loops, "
+          f"{args.gc} GC; "
           f"modes {modes}; logs in {workdir}", flush=True)
     results: dict[str, list[StepResult]] = {}
     uas, uas_port = start_sipp_uas(workdir, "uas.xml")
@@ -162,18 +209,18 @@ def bench(args: argparse.Namespace) -> int:
             procs: list[Proc] = []
             try:
                 if mode == "remote":
-                    engine, sip_port, admin_port = start_engine(
-                        workdir, loglevel="error", extra=[] if args.uvloop else ["--no-uvloop"])
+                    engine, sip_port, admin_port = start_remote_engine(
+                        workdir, uvloop=args.uvloop, gc=args.gc)
                     procs.append(engine)
                     app = start_worker(workdir, "remote", b_side, admin_port=admin_port,
-                                       uvloop=args.uvloop)
+                                       uvloop=args.uvloop, gc=args.gc)
                     procs.append(app)
                     watch = {"engine": engine, "app": app, "sipp-uas": uas}
                 else:
                     sip_port = free_port()
-                    app = start_worker(workdir, "embedded", b_side,
+                    app = start_worker(workdir, mode, b_side,
                                        contact=f"sip:{HOST}:{sip_port};transport=udp",
-                                       uvloop=args.uvloop)
+                                       uvloop=args.uvloop, gc=args.gc)
                     procs.append(app)
                     watch = {"app+engine": app, "sipp-uas": uas}
                 print(f"{mode}: B2BUA at {HOST}:{sip_port} -> {b_side}", flush=True)
@@ -200,7 +247,10 @@ def bench(args: argparse.Namespace) -> int:
         print(f"{mode:9s}: {top.target_cps} cps clean{ceiling}; CPU {per} "
               f"(total {total:.0f}% of a core, {total * 10 / max(top.target_cps, 1):.2f} "
               f"ms CPU per call)")
-    rem, emb = tops.get("remote"), tops.get("embedded")
+    rem, emb, loop_ = tops.get("remote"), tops.get("embedded"), tops.get("loopback")
+    if loop_ is not None and emb is not None:
+        print(f"ratio embedded/loopback (one process each, the wire vs no wire): "
+              f"{emb.target_cps / loop_.target_cps:.2f}")
     if rem is not None and emb is not None:
         ratio = emb.target_cps / rem.target_cps
         verdict = "meets" if ratio >= TARGET_RATIO else "misses"
@@ -224,14 +274,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--step-seconds", type=float, default=3.0,
                     help="calls per step = rate * this (default %(default)s)")
     ap.add_argument("--hold-ms", type=int, default=500, help="call hold time (default 500)")
-    ap.add_argument("--modes", default="remote,embedded", help="default %(default)s")
+    ap.add_argument("--modes", default="remote,embedded",
+                    help="remote, embedded and/or loopback (default %(default)s)")
     ap.add_argument("--settle", type=float, default=1.0, help="pause between steps (s)")
     ap.add_argument("--uvloop", action="store_true",
                     help="run every process (engine, apps) on uvloop; default: stock asyncio "
                          "everywhere (the wire client fails to connect under uvloop today)")
+    ap.add_argument("--gc", choices=["tuned", "default"], default="tuned",
+                    help="garbage-collector settings of every Python process in the run: "
+                         "'tuned' as `drachtio run` does (drachtio.cli.tune_gc) or Python's "
+                         "'default' (default %(default)s)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     # worker mode (internal)
-    ap.add_argument("--serve", choices=["remote", "embedded"], help=argparse.SUPPRESS)
+    ap.add_argument("--serve", choices=["remote", "embedded", "loopback"],
+                    help=argparse.SUPPRESS)
     ap.add_argument("--target", help=argparse.SUPPRESS)
     ap.add_argument("--contact", help=argparse.SUPPRESS)
     ap.add_argument("--admin-port", type=int, help=argparse.SUPPRESS)

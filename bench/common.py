@@ -44,7 +44,7 @@ def free_port(span: int = 1) -> int:
     for _ in range(500):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind((HOST, 0))
-            base = s.getsockname()[1]
+            base: int = s.getsockname()[1]
         ports = range(base, base + span)
         if base + span <= 65535 and not _handed_out.intersection(ports) and all(map(free, ports)):
             _handed_out.update(ports)

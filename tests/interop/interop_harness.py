@@ -75,7 +75,7 @@ def free_port(span: int = 1) -> int:
         for _ in range(500):
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
                 s.bind((HOST, 0))
-                base = s.getsockname()[1]
+                base: int = s.getsockname()[1]
             ports = range(base, base + span)
             if base + span > 65535 or any(p in _handed_out for p in ports):
                 continue

@@ -90,6 +90,22 @@ def canonical_name(name: str) -> tuple[str, bool]:
     return out
 
 
+#: header name as written -> (spelling to send, 0 well-known / 1 custom / 2 immutable)
+_header_info: dict[str, tuple[str, int]] = {}
+
+
+def _classify(raw: str) -> tuple[str, int] | None:
+    """Classify a header name (None: not a token); results cached for names seen often."""
+    name = raw.strip()
+    if not _TOKEN_RE.fullmatch(name):
+        return None
+    canon, is_known = canonical_name(name)
+    kind = (2 if canon.lower() in IMMUTABLE else 0) if is_known else 1
+    if len(_header_info) < 4096:
+        _header_info[raw] = (canon, kind)
+    return canon, kind
+
+
 class AppSipError(ValueError):
     """The app's SIP text has no usable start line."""
 
@@ -157,14 +173,18 @@ def parse_app_sip(text: str) -> AppSip:
             head, _, body_text = text.partition("\n\n")
         else:
             head, body_text = text, ""
-    lines = head.replace("\r\n", "\n").split("\n")
+    lines = head.split("\r\n")
+    if "\n" in head and head.count("\n") != len(lines) - 1:
+        lines = head.replace("\r\n", "\n").split("\n")
     while lines and not lines[0].strip():
         lines.pop(0)
     if not lines:
         raise AppSipError("empty SIP message")
     start = lines[0].strip()
-    m = _STATUS_RE.match(start)
-    if m:
+    if start[:8].upper() == "SIP/2.0 ":
+        m = _STATUS_RE.match(start)
+        if not m:
+            raise AppSipError(f"bad status line {start[:80]!r}")
         status = int(m.group(1))
         if not 100 <= status <= 699:
             raise AppSipError(f"bad status code in {start!r}")
@@ -173,9 +193,10 @@ def parse_app_sip(text: str) -> AppSip:
         m = _REQUEST_RE.match(start)
         if not m:
             raise AppSipError(f"bad start line {start[:80]!r}")
-        msg = AppSip(False, method=m.group(1).upper(), uri=m.group(2))
+        msg = AppSip(False, method=m.group(1), uri=m.group(2))
     known = msg.known
     custom = msg.custom
+    info = _header_info
     last: list[tuple[str, str]] | None = None  # list the previous header went to
     for line in lines[1:]:
         if not line:
@@ -186,23 +207,22 @@ def parse_app_sip(text: str) -> AppSip:
                 last[-1] = (n, v + " " + line.strip())
             continue
         name, colon, value = line.partition(":")
-        name = name.strip()
-        if not colon or not _TOKEN_RE.fullmatch(name):
-            if log.isEnabledFor(logging.INFO):
-                log.info("dropping malformed header line from app: %r", line[:100])
+        hit = info.get(name)
+        if hit is None:
+            hit = _classify(name)
+            if hit is None or not colon:
+                if log.isEnabledFor(logging.INFO):
+                    log.info("dropping malformed header line from app: %r", line[:100])
+                last = None
+                continue
+        canon, kind = hit
+        if kind == 2:  # immutable
             last = None
             continue
         value = value.strip()
         if "\r" in value:
             value = value.replace("\r", "")
-        canon, is_known = canonical_name(name)
-        if is_known:
-            if canon.lower() in IMMUTABLE:
-                last = None
-                continue
-            last = known
-        else:
-            last = custom
+        last = known if kind == 0 else custom
         last.append((canon, value))
     msg.body = body_text.encode("utf-8") if body_text else b""
     return msg

@@ -173,6 +173,8 @@ class EngineConfig:
     #: we default to on because only apps that ask for them ever receive any.
     cdrs: bool = True
     always_send_180: bool = False
+    #: Smallest session interval accepted (RFC 4028 Min-SE; 422 below it).
+    min_se: int = 90
     #: Incoming OPTIONS with exactly this User-Agent are answered 200 without any app.
     options_auto_respond: str | None = None
     max_tcp_connections: int = 4096

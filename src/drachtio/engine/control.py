@@ -32,9 +32,30 @@ class ControlHandler:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._by_link: dict[int, AppSession] = {}
 
-    def handle(self, session: AppSession, msg: ControlMessage) -> None:
-        """One app -> engine message. Never raises."""
+    def session_for(self, link: object) -> AppSession:
+        """The session of ``link`` (contract form ``control.handle(link, msg)``): attached on
+        first use, in-process links being trusted."""
+        from drachtio.engine.apps import AppSession
+
+        if isinstance(link, AppSession):
+            return link
+        s = self._by_link.get(id(link))
+        if s is None or s.closed:
+            s = self.engine.attach(link)  # type: ignore[arg-type]
+            self._by_link[id(link)] = s
+        return s
+
+    def handle(self, session: AppSession | object, msg: ControlMessage) -> None:
+        """One app -> engine message (from a session, or from a bare link). Never raises."""
+        from drachtio.engine.apps import AppSession
+
+        if not isinstance(session, AppSession):
+            session = self.session_for(session)
+        self._dispatch(session, msg)
+
+    def _dispatch(self, session: AppSession, msg: ControlMessage) -> None:
         try:
             self._handle(session, msg)
         except Exception:
@@ -44,8 +65,15 @@ class ControlHandler:
             except Exception:  # the session may be closing
                 pass
 
-    def link_closed(self, session: AppSession) -> None:
+    def link_closed(self, session: AppSession | object) -> None:
         """The app's link went away (same as ``session.close()``)."""
+        from drachtio.engine.apps import AppSession
+
+        if not isinstance(session, AppSession):
+            s = self._by_link.pop(id(session), None)
+            if s is None:
+                return
+            session = s
         session.close()
 
     def _handle(self, session: AppSession, msg: ControlMessage) -> None:

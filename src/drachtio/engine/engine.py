@@ -81,6 +81,10 @@ log = logging.getLogger("drachtio.engine")
 _S = TransactionState
 #: a URI scheme (``host:5080`` is not one: a port follows the colon)
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:(?!\d)")
+#: in-dialog requests whose every header is checked (target refreshes carry a Contact and
+#: usually a body); for the others (BYE, INFO, PRACK...) the core headers parsed on arrival
+#: are all the engine needs, and the full check costs ~10 us per message
+_VALIDATE_IN_DIALOG = frozenset({"INVITE", "UPDATE", "NOTIFY", "REFER", "SUBSCRIBE"})
 _ROUTED_WITH_TO_TAG = frozenset(
     {"OPTIONS", "INFO", "NOTIFY", "MESSAGE", "PUBLISH", "SUBSCRIBE", "REGISTER"}
 )
@@ -132,8 +136,11 @@ class Engine:
             "requests_in": 0, "responses_in": 0, "bad_messages": 0, "app_connections": 0,
         }
         from drachtio.engine.proxy import ProxyCore
+        from drachtio.engine.sessiontimer import SessionTimers
 
         self.proxy = ProxyCore(self)
+        self.session_timers = SessionTimers(self)
+        self._min_se = str(cfg.min_se)
 
     # ---------------------------------------------------------------------------------------
     # lifecycle
@@ -223,7 +230,7 @@ class Engine:
         In-process links are trusted (``authenticated=True``); the TCP control server
         attaches its connections unauthenticated, so they must send ``authenticate`` first.
         """
-        session = AppSession(link, self.control.handle, self._app_closed, name)
+        session = AppSession(link, self.control._dispatch, self._app_closed, name)
         session.authenticated = authenticated
         self.sessions.add(session)
         self.stats["app_connections"] = len(self.sessions)
@@ -622,6 +629,9 @@ class Engine:
         st = self._new_server_txn(req, src, key)
         if method == "INVITE":
             self._respond(st, stateless_response(req, 100))
+            if self.session_timers.too_small(req):
+                self._reply(st, 422, "Session Interval Too Small", [("Min-SE", self._min_se)])
+                return
             existing = self.dialogs_by_id.get(dialog_id(req.call_id, req.from_.tag or ""))
             if existing is not None and existing.dialog.is_uas and existing.dialog.confirmed \
                     and not existing.terminated:
@@ -670,11 +680,12 @@ class Engine:
             st = self._new_server_txn(req, src, key)
             self._reply(st, 481, "Call/Transaction Does Not Exist")
             return
-        try:
-            req.validate()
-        except SipParseError as err:
-            self._bad_message(err, src)
-            return
+        if method in _VALIDATE_IN_DIALOG:
+            try:
+                req.validate()
+            except SipParseError as err:
+                self._bad_message(err, src)
+                return
         st = self._new_server_txn(req, src, key)
         st.dialog = rec
         verdict = rec.dialog.receive_request(req)
@@ -692,6 +703,9 @@ class Engine:
             if rec.pending_invite is not None:
                 self._reply(st, 491, "Request Pending")
                 return
+        if method in ("INVITE", "UPDATE") and self.session_timers.too_small(req):
+            self._reply(st, 422, "Session Interval Too Small", [("Min-SE", self._min_se)])
+            return
         data = freeze(req)
         st.owner = owner
         st.id = new_id()
@@ -827,6 +841,7 @@ class Engine:
                     self.dialogs_by_id[rec.id] = other
                     break
         self._stop_waiter(rec)
+        self.session_timers.stop(rec)
         for rel in list(rec.rel_pending.values()):
             rel.stop()
         rec.rel_pending.clear()
@@ -918,7 +933,8 @@ class Engine:
 
         rec.ack_waiter_timer = self.timers.call_at(nt, wake)
 
-    def _system_bye(self, rec: DialogRec, reason: str) -> None:
+    def _system_bye(self, rec: DialogRec, reason: str,
+                    cdr_reason: str = "system-initiated-termination") -> None:
         """Hang up a dialog on our own (ACK timeout, CANCEL race) and tell its app."""
         if rec.terminated:
             return
@@ -939,7 +955,7 @@ class Engine:
         if owner is not None and not owner.closed:
             owner.send(frames.sip_in_dialog(data, "application", dest.proto, dest.host,
                                             dest.port, "unsolicited", rec.id))
-        self._cdr("stop", "application", data, "system-initiated-termination")
+        self._cdr("stop", "application", data, cdr_reason)
 
     # reliable provisional responses (UAS, RFC 3262) ----------------------------------------
 
@@ -1048,6 +1064,8 @@ class Engine:
         if reliable_1xx:
             rel_state = st.rel if isinstance(st.rel, dict) else {}
             rseq = (max(rel_state) + 1) if rel_state else _initial_rseq()
+        if 200 <= status < 300 and (method == "INVITE" or (method == "UPDATE" and in_dialog)):
+            app.known.extend(self.session_timers.extra_headers(req, app))
         local = st.dest.local
         try:
             resp = build_response(
@@ -1080,7 +1098,10 @@ class Engine:
         if status >= 200:
             self._forget_early(st)
             self.pending_app.pop(txn_id, None)
-            self._drop_rel(st) if status >= 300 else None
+            if status >= 300:
+                self._drop_rel(st)
+            if 200 <= status < 300 and rec is not None and method in ("INVITE", "UPDATE"):
+                self.session_timers.after_2xx(rec, req, resp, we_sent_request=False)
             if method == "INVITE":
                 if 200 <= status < 300:
                     if rec is not None:
@@ -1287,6 +1308,7 @@ class Engine:
                     return
                 if ct.cancelled:
                     rec.bye_after_ack = REASON_CANCEL_RACE
+                self.session_timers.after_2xx(rec, req, resp, we_sent_request=True)
                 data = freeze(resp)
                 self._cdr("start", "network", data, "uac")
             elif 100 < status < 200 and resp.to.tag and resp.has("RSeq"):
@@ -1322,6 +1344,7 @@ class Engine:
                             self._send(rec.ack_dest, rec.ack)
                         return
                     rec.dialog.receive_response(resp)
+                    self.session_timers.after_2xx(rec, req, resp, we_sent_request=True)
                 if status >= 200 and rec.pending_invite is ct:
                     rec.pending_invite = None
             elif method == "BYE":
@@ -1332,6 +1355,8 @@ class Engine:
                     rec.dialog.receive_response(resp)
                 except ValueError:
                     pass
+                if method == "UPDATE" and status >= 200:
+                    self.session_timers.after_2xx(rec, req, resp, we_sent_request=True)
             if method == "NOTIFY" and status >= 200 and rec.dialog.method == "SUBSCRIBE":
                 state = (req.get("Subscription-State") or "").lower()
                 if state.startswith("terminated"):
@@ -1483,6 +1508,8 @@ class Engine:
         data = freeze(ack)
         rec.ack = ack
         rec.ack_dest = dest
+        if ack.body:
+            rec.local_sdp = ack.body
         self._send(dest, ack)
         session.send(frames.ok_request_sent(msg_id, data, local.proto, local.host, local.port,
                                             new_id()))

@@ -47,10 +47,23 @@ def stamp_via(req: Request, host: str, port: int) -> None:
     line = h._values[i]
     if "," in line:
         parts = split_list(line)
+        old = parts[0]
         parts[0] = str(via)
-        h._values[i] = ", ".join(parts)
+        new_line = ", ".join(parts)
     else:
-        h._values[i] = str(via)
+        old = line
+        new_line = str(via)
+    h._values[i] = new_line
+    raw = req._raw
+    if raw is not None and not h._dirty:
+        # splice the new top Via into the received bytes: the message stays "unmodified"
+        # and is not re-serialised when relayed (this runs for every request)
+        old_b = old.encode("utf-8", "surrogateescape")
+        pos = raw.find(old_b)
+        if pos > 0:
+            new_b = str(via).encode("utf-8", "surrogateescape")
+            req._raw = raw[:pos] + new_b + raw[pos + len(old_b):]
+            return
     h._dirty = True
 
 

@@ -97,6 +97,7 @@ class ClientTxn:
         "dest",
         "dialog",
         "dialog_id",
+        "errback",
         "final",
         "id",
         "key",
@@ -106,7 +107,6 @@ class ClientTxn:
         "on_timeout",
         "owner",
         "request",
-        "errback",
         "timer",
         "user",
         "wake",
@@ -147,9 +147,13 @@ class DialogRec:
         "dialog",
         "id",
         "invite_txn_id",
+        "local_sdp",
         "owner",
         "pending_invite",
         "rel_pending",
+        "st_delta",
+        "st_refresher",
+        "st_timer",
         "terminated",
     )
 
@@ -168,6 +172,10 @@ class DialogRec:
         self.pending_invite: ClientTxn | None = None  # our re-INVITE in progress
         self.rel_pending: dict[int, Any] = {}
         self.terminated = False
+        self.local_sdp: bytes = b""  # our last SDP (session refreshes re-offer it)
+        self.st_timer: TimerEntry | None = None  # session timer (RFC 4028)
+        self.st_delta = 0.0
+        self.st_refresher = False
 
     @property
     def tags(self) -> tuple[str, str, str]:

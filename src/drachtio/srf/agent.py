@@ -232,6 +232,7 @@ class Agent:
         body: str | bytes | None,
         on_ack: Callable[[Request], Any] | None,
         fut: asyncio.Future[SentMessage | None],
+        on_sent: Callable[[SentMessage], None] | None = None,
     ) -> None:
         req = res.req
         assert req is not None
@@ -259,6 +260,13 @@ class Agent:
                 (is_invite and 200 <= status < 300) or (status < 200 and sent.has("RSeq"))
             ):
                 self.pending_ack[sent.dialog_id] = on_ack
+            if on_sent is not None:
+                try:
+                    on_sent(sent)
+                except Exception as exc:
+                    log.exception("on_sent hook raised")
+                    if not fut.done():
+                        fut.set_exception(exc)
             if not fut.done():
                 fut.set_result(sent)
 

@@ -399,7 +399,8 @@ class _Bridge:
     # -- the call ---------------------------------------------------------------------------------
     async def run(self) -> B2BUA:
         req = self.req
-        self._set_state(DialogState.TRYING)
+        if self.state is not None and self.emitter is not None:
+            self.emitter.emit("state_change", self.state)  # trying
         req.on("cancel", self._on_a_cancel)
         req.on("update", self._on_a_update)
         try:
@@ -527,7 +528,7 @@ class _Bridge:
             hdrs = await self._response_headers(bres)
             uas = await self._answer_a(hdrs, sdp_a)
         except BaseException as exc:
-            await self._teardown_b(uac)
+            self._teardown_b(uac)
             if isinstance(exc, SipError) and exc.status == 487:
                 self._set_state(DialogState.CANCELLED)
             elif not self.res.finished and not self.a_canceled:
@@ -571,7 +572,7 @@ class _Bridge:
             hdrs = await self._response_headers(pending.res)
             uas = await self._answer_a(hdrs, sdp_a)
         except BaseException as exc:
-            await _quietly(pending.destroy(), "abandoning the 3pcc B leg")
+            _hang_up(pending.destroy(), "abandoning the 3pcc B leg")
             if isinstance(exc, SipError) and exc.status == 487:
                 self._set_state(DialogState.CANCELLED)
             elif not self.res.finished and not self.a_canceled:
@@ -607,8 +608,8 @@ class _Bridge:
             await self._finalize_uac(uac)
         except BaseException:
             if not self.a_ack.cancelled():  # A still there: hang it up
-                await _quietly(uas.destroy(), "hanging up A after a failed 3pcc")
-            await _quietly(pending.destroy(), "abandoning the 3pcc B leg")
+                _hang_up(uas.destroy(), "hanging up A after a failed 3pcc")
+            _hang_up(pending.destroy(), "abandoning the 3pcc B leg")
             raise
         self._link(uas, uac)
         return B2BUA(uas, uac)
@@ -653,9 +654,10 @@ class _Bridge:
         uas.other = uac
         uac.other = uas
 
-    async def _teardown_b(self, uac: Dialog) -> None:
+    @staticmethod
+    def _teardown_b(uac: Dialog) -> None:
         _answer_queued(uac)
-        await _quietly(uac.destroy(), "tearing down the B leg")
+        _hang_up(uac.destroy(), "tearing down the B leg")
 
 
 def _answer_queued(dlg: Dialog) -> None:
@@ -672,6 +674,12 @@ async def _quietly(aw: Awaitable[Any], what: str) -> None:
         await aw
     except Exception as exc:
         log.debug("b2bua: %s: %s", what, exc)
+
+
+def _hang_up(aw: Awaitable[Any], what: str) -> None:
+    """Tear a leg down in the background: the failure is reported without waiting for
+    the far end's answer to the BYE."""
+    spawn(_quietly(aw, what), name="b2bua-teardown")
 
 
 def _retrieve(fut: asyncio.Future[Any]) -> None:

@@ -216,6 +216,13 @@ class Request(SipMessage, Emitter):
 
         inner.add_done_callback(done)
 
+    def proxy(self, destinations: Any = None, **opts: Any) -> Any:
+        """Proxy this incoming request: ``await req.proxy("sip:b.example", record_route=True)``
+        (``drachtio.srf.proxy.proxy_request``; destinations default to the request-URI)."""
+        from drachtio.srf.proxy import proxy_request
+
+        return proxy_request(self.srf, self, destinations, **opts)
+
 
 def _retrieve(fut: asyncio.Future[Any]) -> None:
     # mark the exception as seen: whoever awaits response() still gets it

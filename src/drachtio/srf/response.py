@@ -124,6 +124,20 @@ class Response(Emitter):
         ``on_ack(req)`` is called when the ACK (after a 2xx to an INVITE) or the PRACK
         (after a reliable provisional) arrives.
         """
+        return self._send(status, reason, headers, body, on_ack=on_ack)
+
+    def _send(
+        self,
+        status: int,
+        reason: str | None = None,
+        headers: HeadersArg = None,
+        body: str | bytes | None = None,
+        *,
+        on_ack: Callable[[Request], Any] | None = None,
+        on_sent: Callable[[SentMessage], None] | None = None,
+    ) -> asyncio.Future[SentMessage | None]:
+        """``send`` plus ``on_sent``: run synchronously with the echo, before anything that
+        follows it (the ACK...) is processed."""
         if not is_valid_status(status):
             raise ValueError(f"status must be an int SIP status code 100..699, got {status!r}")
         if reason is not None and not isinstance(reason, str):
@@ -148,7 +162,8 @@ class Response(Emitter):
         self.reason = reason or reason_phrase(status)
         if status >= 200:
             self.finished = True
-        self.agent.send_response(self, status, self.reason, self._sticky + hdrs, body, on_ack, fut)
+        self.agent.send_response(self, status, self.reason, self._sticky + hdrs, body, on_ack, fut,
+                                 on_sent)
         if status >= 200:
             self.emit("end", status, self.reason)
             loop.call_soon(self.emit, "finish")

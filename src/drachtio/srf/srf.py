@@ -525,3 +525,28 @@ class Srf(Emitter):
     def dialogs(self) -> dict[str, _Dialog]:
         """The live dialogs by id (a copy)."""
         return dict(self._dialogs)
+
+    # -- B2BUA, proxy, outbound connections (drachtio.srf.b2bua / .proxy / .listen) ----------
+    async def create_b2bua(self, req: Request, res: Response, uri: str | None = None,
+                           **opts: Any) -> Any:
+        """Bridge the incoming INVITE to ``uri``: ``uas, uac = await srf.create_b2bua(...)``.
+
+        Options: see ``drachtio.srf.b2bua.create_b2bua``.
+        """
+        from drachtio.srf.b2bua import create_b2bua
+
+        return await create_b2bua(self, req, res, uri, **opts)
+
+    def proxy_request(self, req: Request, destinations: str | Sequence[str] | None = None,
+                      **opts: Any) -> Any:
+        """Proxy ``req``; a future of the ``ProxyResult`` (``drachtio.srf.proxy``)."""
+        from drachtio.srf.proxy import proxy_request
+
+        return proxy_request(self, req, destinations, **opts)
+
+    async def listen(self, host: str = "0.0.0.0", port: int | None = None, secret: str = "",
+                     **opts: Any) -> Any:
+        """Accept outbound connections from engines (``drachtio.srf.listen``)."""
+        from drachtio.srf.listen import listen
+
+        return await listen(self, host, port, secret, **opts)

@@ -147,10 +147,38 @@ async def create_uac(
 
     target = uri
     redirects = 0
+    early: list[Dialog] = []
+    blackhole: str | None = None
+
+    def on_final(req: Request, res: IncomingResponse) -> None:
+        """Runs synchronously with the final response: the dialog must exist (and the ACK
+        be on its way) before any in-dialog request that follows is processed. Requests
+        for it are queued until the application holds the dialog."""
+        nonlocal blackhole
+        ok = (method == "INVITE" and 200 <= res.status < 300) or (
+            method == "SUBSCRIBE" and res.status in (200, 202))
+        if not ok or not res.has("Contact") or not res.dialog_id:
+            return
+        if method == "INVITE":
+            if is_3pcc and res.body:
+                if no_ack:
+                    return  # the application ACKs (PendingAck)
+                blackhole = _recvonly(res.body)
+                res.ack(body=blackhole, headers={"Content-Type": "application/sdp"})
+            else:
+                res.ack()
+        dlg = Dialog(srf, "uac", req=req, res=res, dialog_id=res.dialog_id, agent=agent,
+                     auth=auth)
+        if blackhole is not None:
+            dlg.local.sdp = blackhole
+        dlg.queue_requests = True
+        srf.add_dialog(dlg)
+        early.append(dlg)
+
     while True:
         req, res, state = await _attempt(
             agent, method, target, hdrs, sdp, auth, proxy, on_request, on_provisional,
-            dialog_state_emitter if track_state else None,
+            dialog_state_emitter if track_state else None, on_final,
         )
         if (follow_redirects and 300 <= res.status < 400 and redirects < MAX_REDIRECTS
                 and res.has("Contact")):
@@ -179,50 +207,51 @@ async def create_uac(
     if not res.has("Contact"):
         raise SipError(500, "No Contact header in response", res)
 
+    def hand_over(dlg: Dialog) -> Dialog:
+        if state is not None:
+            dlg._set_state_emitter(dialog_state_emitter, state)
+        dlg.queue_requests = False  # replays what arrived before the application had it
+        return dlg
+
     def make_dialog(local: str | None = None) -> Dialog:
         dlg = Dialog(srf, "uac", req=req, res=res, dialog_id=res.dialog_id, agent=agent,
                      auth=auth)
         if local is not None:
             dlg.local.sdp = local
-        if state is not None:
-            dlg._set_state_emitter(dialog_state_emitter, state)
         srf.add_dialog(dlg)
-        return dlg
+        return hand_over(dlg)
 
-    if method == "SUBSCRIBE":
-        return make_dialog()
-    if is_3pcc and res.body:
-        if no_ack:
-            acked = False
+    if early:
+        return hand_over(early[0])
+    if is_3pcc and res.body and no_ack:
+        acked = False
 
-            async def finish(answer: str | None) -> Dialog:
-                nonlocal acked
-                if acked:
-                    raise RuntimeError("the 3pcc call was already ACKed")
+        async def finish(answer: str | None) -> Dialog:
+            nonlocal acked
+            if acked:
+                raise RuntimeError("the 3pcc call was already ACKed")
+            acked = True
+            await res.ack(
+                body=answer or None,
+                headers={"Content-Type": "application/sdp"} if answer else None,
+            )
+            return make_dialog(answer or "")
+
+        async def abandon() -> None:
+            nonlocal acked
+            if not acked:
                 acked = True
-                await res.ack(
-                    body=answer or None,
-                    headers={"Content-Type": "application/sdp"} if answer else None,
-                )
-                return make_dialog(answer or "")
+                await res.ack(body=res.body, headers={"Content-Type": "application/sdp"})
+            dlg = make_dialog(res.body)
+            try:
+                await dlg.destroy()
+            except Exception as exc:
+                log.debug("tearing down 3pcc leg: %s", exc)
 
-            async def abandon() -> None:
-                nonlocal acked
-                if not acked:
-                    acked = True
-                    await res.ack(body=res.body,
-                                  headers={"Content-Type": "application/sdp"})
-                dlg = make_dialog(res.body)
-                try:
-                    await dlg.destroy()
-                except Exception as exc:
-                    log.debug("tearing down 3pcc leg: %s", exc)
-
-            return PendingAck(res.body, res, finish, abandon)
-        blackhole = _recvonly(res.body)
-        res.ack(body=blackhole, headers={"Content-Type": "application/sdp"})
-        return make_dialog(blackhole)
-    res.ack()
+        return PendingAck(res.body, res, finish, abandon)
+    # no dialog id from the engine (should not happen): build it now
+    if method == "INVITE":
+        res.ack()
     return make_dialog()
 
 
@@ -247,6 +276,7 @@ async def _attempt(
     on_request: Callable[[Request], Any] | None,
     on_provisional: Callable[[IncomingResponse], Any] | None,
     emitter: StateEmitter | None,
+    on_final: Callable[[Request, IncomingResponse], None] | None = None,
 ) -> tuple[Request, IncomingResponse, DialogStateInfo | None]:
     state: DialogStateInfo | None = None
 
@@ -259,6 +289,11 @@ async def _attempt(
 
     def on_response(res: IncomingResponse, ack: Callable[..., Any]) -> None:
         if res.status >= 200:
+            if on_final is not None and res.status < 300:
+                try:
+                    on_final(res.req, res)
+                except Exception:
+                    log.exception("creating the dialog failed")
             return
         if state is not None and emitter is not None and state.state != DialogState.EARLY:
             tag = header_tag(res.get("To"))

@@ -15,7 +15,7 @@ from drachtio.srf.dialog import Dialog, header_tag, uri_user_host
 from drachtio.srf.errors import EngineError, SipError
 from drachtio.srf.message import HeadersArg, normalize_headers
 from drachtio.srf.request import Request
-from drachtio.srf.response import Response
+from drachtio.srf.response import Response, SentMessage
 from drachtio.srf.state import (
     DialogDirection,
     DialogState,
@@ -105,19 +105,34 @@ async def create_uas(
             raise SipError(487, "Request Terminated")
         if sdp and not any(n.lower() in ("content-type", "c") for n, _ in hdrs):
             hdrs.append(("Content-Type", "application/sdp"))
-        sending = res.send(200 if req.method == "INVITE" else 202, headers=hdrs, body=sdp)
+        made: list[Dialog] = []
+
+        def on_sent(sent: SentMessage) -> None:
+            # synchronously with the echo: the ACK (or a quick in-dialog request) that may
+            # follow in the same read must find the dialog; it is queued until we return
+            if req.canceled:
+                return
+            dlg = Dialog(srf, "uas", req=req, res=res, sent=sent, dialog_id=sent.dialog_id,
+                         agent=agent)
+            dlg.queue_requests = True
+            srf.add_dialog(dlg)
+            made.append(dlg)
+
+        sending = res._send(200 if req.method == "INVITE" else 202, headers=hdrs, body=sdp,
+                            on_sent=on_sent)
         waiters: set[asyncio.Future[Any]] = {sending, canceled}
         done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         if canceled in done and not (sending in done and not sending.exception()):
             sending.add_done_callback(lambda f: f.cancelled() or f.exception())
             raise SipError(487, "Request Terminated")
         try:
-            sent = sending.result()
+            sending.result()
         except EngineError:
             if req.canceled:
                 raise SipError(487, "Request Terminated") from None
             raise
-        assert sent is not None
+        if not made:
+            raise SipError(487, "Request Terminated")
     except SipError as exc:
         set_state(DialogState.CANCELLED if exc.status == 487 else DialogState.REJECTED)
         raise
@@ -129,12 +144,12 @@ async def create_uas(
         if not canceled.done():
             canceled.cancel()
 
-    dialog = Dialog(srf, "uas", req=req, res=res, sent=sent, dialog_id=sent.dialog_id,
-                    agent=agent)
+    dialog = made[0]
     if state is not None:
         state.local_tag = dialog.sip.local_tag
         state.remote_tag = dialog.sip.remote_tag
         set_state(DialogState.CONFIRMED)
         dialog._set_state_emitter(dialog_state_emitter, state)
-    srf.add_dialog(dialog)
+    # requests that arrived meanwhile are handled once the application holds the dialog
+    dialog.queue_requests = False
     return dialog

@@ -28,6 +28,12 @@ class VirtualClock:
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.loop = loop if loop is not None else asyncio.get_running_loop()
         self.offset = 0.0
+        if not isinstance(self.loop, asyncio.BaseEventLoop):
+            # only the pure-Python loops read the clock through self.time()
+            raise RuntimeError(
+                f"VirtualClock needs a pure-Python asyncio loop; {type(self.loop).__name__} "
+                "keeps its own clock (uvloop?)"
+            )
         real: Callable[[], float] = self.loop.time
         self._real = real
         try:

@@ -146,3 +146,17 @@ async def test_start_argument_errors(engine: Engine) -> None:
         await embedded.start(Srf(), engine=engine, t1=0.1)
     with pytest.raises(TypeError):
         await embedded.start(Srf(), contacts=["sip:127.0.0.1:0"], no_such_option=1)
+
+
+async def test_srf_start_is_embedded_start() -> None:
+    srf = Srf()
+    seen: list[tuple[str, ...]] = []
+    srf.on("connect", lambda *a: seen.append(a))
+    info = await srf.start(contacts=["sip:127.0.0.1:0;transport=udp,tcp"])
+    try:
+        eng = embedded.engine_of(srf)
+        assert eng is not None and set(info.hostports.split(",")) == set(eng.sip_hostports)
+        assert seen and seen[0][0] == info.hostports  # the usual 'connect' event
+    finally:
+        await srf.disconnect()
+    assert eng is not None and eng.transports is not None and not eng._started

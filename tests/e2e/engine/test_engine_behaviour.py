@@ -142,29 +142,23 @@ async def test_large_frame_accepted(engine, make_app, peer):
     assert data.endswith(body.encode())
 
 
-async def test_round_robin_and_remove_route(engine, make_app, peer):
+async def test_remove_route_only_that_verb(engine, make_app, peer):
     a1 = await make_app(engine, "options", "message")
     a2 = await make_app(engine, "options")
-    port = engine.sip_port()
-    seen = []
-    for i in range(4):
-        peer.send(invite(peer.port, port, method="OPTIONS", call_id=f"rr-{i}",
-                         branch=f"z9hG4bKrr{i}"), port)
-        done, _ = await asyncio.wait(
-            [asyncio.ensure_future(a1.next("sip")), asyncio.ensure_future(a2.next("sip"))],
-            timeout=2, return_when=asyncio.FIRST_COMPLETED)
-        assert len(done) == 1
-        seen.append(1 if done.pop().result() is not None and not a1.events.qsize() else 0)
-        for t in asyncio.all_tasks():
-            if t is not asyncio.current_task() and "next" in repr(t.get_coro()):
-                t.cancel()
-        await asyncio.sleep(0.01)
-    assert engine.routes.sessions("options") and len(engine.routes.sessions("options")) == 2
-    # remove_route removes only that verb (the reference removes all of them)
+    # remove_route removes only that verb (the reference removes all of the app's routes)
     r = await a1.call(["remove_route", "options"])
     assert r.tokens[3] == "OK"
-    assert engine.routes.has("message")
-    assert len(engine.routes.sessions("options")) == 1
+    port = engine.sip_port()
+    for i in range(2):
+        peer.send(invite(peer.port, port, method="OPTIONS", call_id=f"rm-{i}",
+                         branch=f"z9hG4bKrm{i}"), port)
+        ev = await a2.next("sip")
+        assert f"rm-{i}" in ev.sip
+    peer.send(invite(peer.port, port, method="MESSAGE", call_id="rm-msg", body="hi").replace(
+        "application/sdp", "text/plain"), port)
+    ev = await a1.next("sip")
+    assert "rm-msg" in ev.sip
+    await a1.expect_none(0.1)
 
 
 async def test_round_robin_alternates(engine, make_app, peer):
@@ -411,3 +405,86 @@ async def test_app_request_over_tcp(engine, make_app):
     data = await asyncio.wait_for(got.get(), 3)
     assert data.startswith(b"OPTIONS sip:x@127.0.0.1") and b"SIP/2.0/TCP" in data
     server.close()
+
+
+async def test_update_in_early_dialog_relayed(engine, make_app, peer):
+    app = await make_app(engine, "invite")
+    port = engine.sip_port()
+    inv = invite(peer.port, port, call_id="early-1", body=SDP)
+    peer.send(inv, port)
+    await peer.recv()
+    ev = await app.next("sip")
+    txn = ev.tokens[8]
+    await app.call(["sip", txn, ""], answer(txn, 180, "Ringing", inv))
+    ringing = await peer.recv()
+    upd = invite(peer.port, port, method="UPDATE", call_id="early-1", branch="z9hG4bKup", cseq=2,
+                 to_tag=ringing.to.tag, body=SDP)
+    peer.send(upd, port)
+    ev = await app.next("sip")
+    assert ev.sip.startswith("UPDATE") and ev.tokens[9] == "early-1;from-tag=ftag1"
+    utxn = ev.tokens[8]
+    assert utxn != txn
+    r = await app.call(["sip", utxn, ""], answer(utxn, 200, "OK", upd, body=SDP))
+    assert r.tokens[3] == "OK"
+    resp = await peer.recv()
+    assert resp.status == 200 and resp.cseq.method == "UPDATE"
+    # the INVITE can still be answered
+    r = await app.call(["sip", txn, ""], answer(txn, 200, "OK", inv, body=SDP))
+    assert r.tokens[3] == "OK"
+    ok = await peer.recv()
+    assert ok.status == 200 and ok.cseq.method == "INVITE" and ok.to.tag == ringing.to.tag
+
+
+async def test_bye_for_unknown_dialog_481(engine, peer):
+    port = engine.sip_port()
+    peer.send(invite(peer.port, port, method="BYE", call_id="nodialog", to_tag="x"), port)
+    resp = await peer.recv()
+    assert resp.status == 481
+
+
+async def test_session_timer_uas_refresh_and_expiry(make_engine, make_app, peer):
+    """INVITE asks Session-Expires with refresher=uas: the 200 echoes it, the engine
+    re-INVITEs at half the interval (ACKing the 200 itself), and when the far end stops
+    answering it hangs up with an unsolicited BYE."""
+    engine = await make_engine(min_se=1, t1=0.05, t2=0.2, timer_h=0.6)
+    app = await make_app(engine, "invite")
+    port = engine.sip_port()
+    inv = invite(peer.port, port, call_id="st-1", body=SDP,
+                 extra="Supported: timer\r\nSession-Expires: 2;refresher=uas\r\n")
+    peer.send(inv, port)
+    await peer.recv()
+    ev = await app.next("sip")
+    txn = ev.tokens[8]
+    r = await app.call(["sip", txn, ""], answer(txn, 200, "OK", inv, body=SDP))
+    did = r.tokens[11]
+    ok = await peer.recv()
+    assert ok.get("Session-Expires") == "2;refresher=uas" and ok.get("Require") == "timer"
+    peer.send(invite(peer.port, port, method="ACK", call_id="st-1", branch="z9hG4bKsa",
+                     to_tag=ok.to.tag), port)
+    await app.next("sip")  # ACK
+    refresh = await peer.recv(3)
+    assert refresh.method == "INVITE" and refresh.to.tag == "ftag1"
+    assert refresh.get("Session-Expires") == "2;refresher=uac" and refresh.body == SDP.encode()
+    peer.send(refresh.create_response(
+        200, headers=[("Contact", f"<sip:caller@127.0.0.1:{peer.port}>"),
+                      ("Session-Expires", "2;refresher=uac"),
+                      ("Content-Type", "application/sdp")], body=SDP.encode()).to_bytes(), port)
+    ack = await peer.recv()
+    assert ack.method == "ACK" and ack.cseq.seq == refresh.cseq.seq
+    await app.expect_none(0.2)  # the app never sees the refresh
+    refresh2 = await peer.recv(3)
+    assert refresh2.method == "INVITE" and refresh2.cseq.seq > refresh.cseq.seq
+    # no answer this time: the refresh times out and the call is hung up
+    bye = await peer.recv_until(lambda m: isinstance(m, Request) and m.method == "BYE", 5)
+    assert bye.get("Reason") == 'SIP ;cause=200 ;text="Session timer expired"'
+    ev = await app.next("sip", timeout=3)
+    assert ev.tokens[8] == "unsolicited" and ev.tokens[9] == did
+
+
+async def test_session_interval_too_small(engine, make_app, peer):
+    await make_app(engine, "invite")
+    port = engine.sip_port()
+    peer.send(invite(peer.port, port, call_id="st-2", extra="Session-Expires: 30\r\n"), port)
+    assert (await peer.recv()).status == 100
+    resp = await peer.recv()
+    assert resp.status == 422 and resp.get("Min-SE") == "90"

@@ -178,3 +178,34 @@ async def test_request_timeout_synthesizes_408(make_engine, make_app, peer):
         n += 1
     assert n >= 3  # retransmitted over UDP (timer E)
     await asyncio.sleep(0)
+
+
+async def test_app_prack_for_reliable_provisional(engine, make_app, peer):
+    app = await make_app(engine)
+    port = engine.sip_port()
+    r = await app.call(["sip", "", ""], f"INVITE sip:callee@127.0.0.1:{peer.port} SIP/2.0\r\n"
+                                        f"Supported: 100rel\r\n\r\n")
+    txn = r.tokens[10]
+    inv = await peer.recv()
+    did = f"{inv.call_id};from-tag={inv.from_.tag}"
+    peer.send(reply(inv, 183, contact=f"<sip:callee@127.0.0.1:{peer.port}>",
+                    extra=[("Require", "100rel"), ("RSeq", "7")]), port)
+    ev = await app.next("sip")
+    assert ev.sip.startswith("SIP/2.0 183") and ev.tokens[8] == txn and ev.tokens[9] == did
+    r = await app.call(["sip", "", did],
+                       f"PRACK {inv.uri} SIP/2.0\r\nRAck: 7 {inv.cseq.seq} INVITE\r\n\r\n")
+    assert r.tokens[3] == "OK", r.tokens
+    prack = await peer.recv()
+    assert prack.method == "PRACK" and prack.get("RAck") == f"7 {inv.cseq.seq} INVITE"
+    assert prack.uri == f"sip:callee@127.0.0.1:{peer.port}" and prack.to.tag == "rtag1"
+    assert prack.cseq.seq == inv.cseq.seq + 1
+    peer.send(reply(prack, 200, to_tag=None), port)
+    ev = await app.next("sip")
+    assert ev.sip.startswith("SIP/2.0 200") and "PRACK" in ev.sip
+    peer.send(reply(inv, 200, contact=f"<sip:callee@127.0.0.1:{peer.port}>"), port)
+    ev = await app.next("sip")
+    assert ev.sip.startswith("SIP/2.0 200") and ev.tokens[8] == txn
+    r = await app.call(["sip", "", did], f"ACK {inv.uri} SIP/2.0\r\n\r\n")
+    assert r.tokens[3] == "OK"
+    ack = await peer.recv()
+    assert ack.method == "ACK" and ack.cseq.seq == inv.cseq.seq

@@ -163,3 +163,14 @@ def test_frame_layouts() -> None:
     f = frames.cdr("start", "application", b"x", "uas")
     assert f.tokens[1:3] == ["cdr:start", "application"] and f.tokens[4] == "uas"
     assert frames.nok("M", "a|b").tokens[4] == "a/b"
+
+
+async def test_hop_for_uri(engine: Engine) -> None:
+    assert engine.hop_for_uri("sip:a@1.2.3.4") == ("udp", "1.2.3.4", 5060)
+    assert engine.hop_for_uri("1.2.3.4:5080") == ("udp", "1.2.3.4", 5080)
+    assert engine.hop_for_uri("<sip:b@10.0.0.1:5070;lr>") == ("udp", "10.0.0.1", 5070)
+    assert engine.hop_for_uri("sip:b@h;maddr=10.1.1.1") == ("udp", "10.1.1.1", 5060)
+    with pytest.raises(ValueError, match="transport not available"):
+        engine.hop_for_uri("sip:b@1.2.3.4;transport=tcp")  # this engine is udp only
+    with pytest.raises(ValueError, match="invalid request-uri"):
+        engine.hop_for_uri("tel:+15551234")

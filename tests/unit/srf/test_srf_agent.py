@@ -244,3 +244,25 @@ async def test_responses_routed_by_transaction_id(mem) -> None:
     res = await req.response()
     assert res.status == 200 and res.source_address == "10.0.0.9" and res.source_port == 5099
     assert agent.pending_sip == {}
+
+
+async def test_content_length_counts_utf8_bytes(mem) -> None:
+    srf, ch = mem
+    srf.request("sip:x@10.0.0.9", method="MESSAGE", body="héllo 😀",
+                headers={"Content-Type": "text/plain"})
+    sip = ch.last().sip or ""
+    assert "Content-Length: 11\r\n" in sip  # 'héllo 😀' is 11 bytes (the reference said 8)
+    assert sip.endswith("\r\n\r\nhéllo 😀")
+
+
+async def test_multibyte_body_received_whole(mem) -> None:
+    srf, ch = mem
+    seen = []
+    srf.message(lambda req, res: seen.append(req.body))
+    body = "ünïcödé body 😀"
+    text = invite_text(method="MESSAGE").replace(
+        "Content-Length: 0", f"Content-Type: text/plain\r\nContent-Length: {len(body.encode())}"
+    ) + body
+    ch.network_request(text, "t-mb")
+    await asyncio.sleep(0)
+    assert seen == [body]

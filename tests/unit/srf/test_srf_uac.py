@@ -338,7 +338,8 @@ async def test_modify_serialised_and_failure_does_not_block(app: Srf,
     third = await engine.next_sent(start, lambda s: s.method == "INVITE" and "6003" in s.text)
     engine.deliver_response(third, 200, body=SDP_B, headers=CONTACT_B)
     await asyncio.wait_for(t3, 3)
-    assert len([s for s in engine.sent[start:] if s.method == "ACK"]) == 2
+    await engine.wait_until(lambda: len([s for s in engine.sent[start:]
+                                         if s.method == "ACK"]) == 2)
     assert dlg.local.sdp == SDP_A.replace("6000", "6003")
 
 
@@ -417,3 +418,86 @@ def test_normalize_uri() -> None:
     assert normalize_uri("tel:+15551234") == "tel:+15551234"
     with pytest.raises(ValueError):
         normalize_uri("")
+
+
+async def test_request_right_after_final_reaches_new_dialog(app: Srf,
+                                                            engine: FakeEngine) -> None:
+    """A NOTIFY sent right behind the 202 (same read) must find the dialog, and wait until
+    the application holds it to be dispatched."""
+    got: list[str] = []
+
+    async def subscriber() -> Dialog:
+        dlg = await app.create_uac("sip:bob@127.0.0.1:5080", method="SUBSCRIBE",
+                                   headers={"Event": "presence"})
+        # attached right after the await, as an application does
+        dlg.on("notify", lambda req, res: (got.append(req.method), res.send(200)))
+        return dlg
+
+    start = len(engine.sent)
+    task = asyncio.ensure_future(subscriber())
+    sent = await engine.wait_request("SUBSCRIBE", start)
+    notify = (
+        "NOTIFY sip:127.0.0.1:5060 SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bK-n9\r\n"
+        f"From: <sip:bob@127.0.0.1:5080>;tag=remote1\r\nTo: {sent.header('From')}\r\n"
+        f"Call-ID: {sent.header('Call-ID')}\r\nCSeq: 1 NOTIFY\r\nEvent: presence\r\n"
+        "Subscription-State: active\r\nContent-Length: 0\r\n\r\n"
+    )
+    start = len(engine.sent)
+    engine.deliver_response(sent, 202, "Accepted", headers=[("Contact", "<sip:r@127.0.0.1>")])
+    engine.deliver_request(notify, dialog_id=sent.dialog_id)
+    await asyncio.wait_for(task, 3)
+    answer = await engine.wait_response(None, start)
+    assert answer.status == 200 and got == ["NOTIFY"]
+
+
+async def test_ack_right_after_200_reaches_uas_dialog(app: Srf, engine: FakeEngine) -> None:
+    from srf_fake_engine import invite_text
+
+    def on_command(conn, msg) -> bool:
+        # answer the app's 200 and send the ACK in the same write
+        if msg.tokens[1] == "sip" and (msg.sip or "").startswith("SIP/2.0 200"):
+            engine._echo(conn, msg)
+            engine.deliver_request(invite_text(method="ACK", to_tag="x", body=SDP_A),
+                                   dialog_id="call-1;from-tag=ptag1")
+            return True
+        return False
+
+    engine.on_command = on_command
+    got: asyncio.Future[Dialog] = asyncio.get_running_loop().create_future()
+    acks: list[str] = []
+
+    @app.invite
+    async def on_invite(req, res):
+        dlg = await app.create_uas(req, res, local_sdp=SDP_B)
+        dlg.on("ack", lambda ack: acks.append(ack.body))
+        got.set_result(dlg)
+
+    engine.deliver_request(invite_text())  # late offer: the ACK carries the answer
+    dlg = await asyncio.wait_for(got, 3)
+    await engine.wait_until(lambda: acks)
+    assert acks == [SDP_A] and dlg.remote.sdp == SDP_A
+
+
+async def test_modify_late_offer_no_ack(app: Srf, engine: FakeEngine) -> None:
+    from drachtio.srf import ModifyOffer
+
+    dlg = await _dialog(app, engine)
+    start = len(engine.sent)
+    task = asyncio.ensure_future(dlg.modify(no_ack=True))
+    reinv = await engine.wait_request("INVITE", start)
+    assert reinv.text.endswith("\r\n\r\n")  # no offer
+    engine.deliver_response(reinv, 200, body=SDP_B, headers=CONTACT_B)
+    offer = await asyncio.wait_for(task, 3)
+    assert isinstance(offer, ModifyOffer) and offer.sdp == SDP_B
+    # the re-INVITE queue stays taken until the ACK is sent
+    nxt = asyncio.ensure_future(dlg.modify(SDP_A))
+    await asyncio.sleep(0.05)
+    assert len([s for s in engine.sent[start:] if s.method == "INVITE"]) == 1
+    offer.ack(SDP_A.replace("6000", "6100"))
+    assert "6100" in dlg.local.sdp
+    ack = await engine.wait_request("ACK", start)
+    assert "6100" in ack.text
+    second = await engine.next_sent(start, lambda s: s.method == "INVITE" and s is not reinv)
+    engine.deliver_response(second, 200, body=SDP_B, headers=CONTACT_B)
+    await asyncio.wait_for(nxt, 3)

@@ -185,3 +185,28 @@ async def test_same_flow_over_real_udp(sip: SipTestbed) -> None:
     call = await alice.invite(sip.uri("echo"), sdp=OFFER)
     assert call.status == 200
     assert (await call.hangup()).status == 200
+
+
+def test_testbed_as_context_manager_on_uvloop() -> None:
+    """Outside pytest fixtures, on a loop whose clock cannot be replaced: the testbed still
+    works (fake network, phones), only advance() is unavailable."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> int:
+        srf = Srf()
+
+        @srf.invite
+        async def answer(req, res):
+            await srf.create_uas(req, res, local_sdp=ANSWER)
+
+        async with SipTestbed(srf) as sip:
+            assert sip.clock is None and sip.net is not None
+            with pytest.raises(RuntimeError, match="virtual clock"):
+                await sip.advance(1)
+            alice = await sip.phone("alice")
+            call = await alice.invite(sip.uri(), sdp=OFFER)
+            await call.hangup()
+            return call.status or 0
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        assert runner.run(scenario()) == 200

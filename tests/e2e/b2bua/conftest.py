@@ -1,0 +1,60 @@
+"""Fixtures for the B2BUA / proxy end-to-end tests: our engine in-process, an Srf connected to
+it over TCP, SIPp far ends. The engine and SIPp helpers are the Srf e2e suite's
+(``tests/e2e/srf/srf_e2e_util.py``), used as they are."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "srf"))
+
+from srf_e2e_util import HOST, SECRET, SIPP, Sipp, running_engine
+
+from drachtio.engine import Engine
+from drachtio.srf import Srf
+
+pytestmark = pytest.mark.sipp
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if not os.path.exists(SIPP):
+        skip = pytest.mark.skip(reason="sipp not installed")
+        for item in items:
+            if "e2e/b2bua" in str(item.fspath):
+                item.add_marker(skip)
+
+
+@pytest.fixture
+async def engine() -> AsyncIterator[Engine]:
+    async with running_engine(timer_h=4.0) as eng:
+        yield eng
+
+
+@pytest.fixture
+async def srf(engine: Engine) -> AsyncIterator[Srf]:
+    app = Srf()
+    await app.connect(HOST, engine.admin_port or 0, SECRET)
+    try:
+        yield app
+    finally:
+        await app.disconnect()
+
+
+@pytest.fixture
+def target(engine: Engine) -> str:
+    """``host:port`` of the engine's SIP UDP transport (what SIPp callers dial)."""
+    return f"{HOST}:{engine.sip_port('udp')}"
+
+
+@pytest.fixture
+def sipp(tmp_path: Path) -> Callable[..., Sipp]:
+    def make(scenario: str, **kw: Any) -> Sipp:
+        return Sipp(scenario, tmp_path, **kw)
+
+    return make
