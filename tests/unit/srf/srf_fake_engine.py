@@ -306,7 +306,7 @@ class FakeEngine:
             text = join_sip(start, headers, body)
             self.sent.append(Sent(conn, msg, "response", method, txn_in, did, text, status))
             self._reply(conn, msg, "OK", "application", str(len(text)), "udp", "127.0.0.1",
-                        "5080", "12:00:00.000000", txn_in, did, "", "Msg sent:", sip=text)
+                        "5080", "12:00:00.000000", txn_in, did, "", "Msg sent:", "", sip=text)
             return
         method, uri = start.split()[0], start.split()[1]
         if method in ("ACK", "CANCEL", "PRACK") or dialog_id:
@@ -340,7 +340,7 @@ class FakeEngine:
         sent = Sent(conn, msg, "request", method, new_txn, did, text)
         self.sent.append(sent)
         self._reply(conn, msg, "OK", "application", str(len(text)), "udp", "127.0.0.1", "5060",
-                    "12:00:00.000000", new_txn, "Msg sent:", sip=text)
+                    "12:00:00.000000", new_txn, "Msg sent:", "", sip=text)
         status = self.auto_respond.get(method)
         if status is not None:
             self.deliver_response(sent, status)

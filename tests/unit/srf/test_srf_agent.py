@@ -266,3 +266,67 @@ async def test_multibyte_body_received_whole(mem) -> None:
     ch.network_request(text, "t-mb")
     await asyncio.sleep(0)
     assert seen == [body]
+
+
+CAPTURED_INVITE = (
+    "INVITE sip:probe@127.0.0.1:5070 SIP/2.0\r\n"
+    "Via: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bK-c1;rport=5080\r\n"
+    "From: <sip:peer@127.0.0.1:5080>;tag=ptag2\r\n"
+    "To: <sip:probe@127.0.0.1:5070>\r\n"
+    "Call-ID: c7dce987675047568fd758fec786ed3e\r\n"
+    "CSeq: 1 INVITE\r\n"
+    "Contact: <sip:peer@127.0.0.1:5080>\r\n"
+    "Content-Type: application/sdp\r\n"
+    f"Content-Length: {len(SDP_A)}\r\n\r\n{SDP_A}"
+)
+
+
+async def test_captured_frames_uas_flow(mem) -> None:
+    """The INVITE / 200 / ACK / BYE exchange of wire-protocol.md section 9, frame by frame."""
+    srf, ch = mem
+    dialogs = []
+
+    @srf.invite
+    async def on_invite(req, res):
+        dialogs.append(await srf.create_uas(req, res, local_sdp=SDP_A))
+
+    ch.push(["e1", "sip", "network", "476", "udp", "127.0.0.1", "5080", "12:46:41.262207",
+             "32aa471b-1", "", "127.0.0.1", "5070", ""], CAPTURED_INVITE)
+    await asyncio.sleep(0.01)
+    ok = ch.last()
+    assert ok.tokens[1:4] == ["sip", "32aa471b-1", ""]
+    assert (ok.sip or "").startswith("SIP/2.0 200 OK\r\n")
+    echo = (ok.sip or "").replace(
+        "To: <sip:probe@127.0.0.1:5070>",
+        "Via: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bK-c1;rport=5080\r\n"
+        "To: <sip:probe@127.0.0.1:5070>;tag=aZHcD3vc2gSep\r\nContact: <sip:127.0.0.1:5070>")
+    did = "c7dce987675047568fd758fec786ed3e;from-tag=ptag2"
+    ch.push(["e2", "response", ok.tokens[0], "OK", "application", "434", "udp", "127.0.0.1",
+             "5080", "12:46:41.263470", "32aa471b-1", did, "", "Msg sent:", ""], echo)
+    ch.push(["e3", "cdr:start", "application", "12:46:41.263535", "uas"], echo)
+    ack = CAPTURED_INVITE.replace("INVITE sip", "ACK sip").replace("CSeq: 1 INVITE",
+                                                                   "CSeq: 1 ACK")
+    # the relayed ACK: protocol token empty, the INVITE's transaction id
+    ch.push(["e4", "sip", "network", "286", "", "127.0.0.1", "5080", "12:46:41.263806",
+             "32aa471b-1", did, ""], ack)
+    await asyncio.sleep(0.01)
+    dlg = dialogs[0]
+    assert dlg.id == did and dlg.sip.local_tag == "aZHcD3vc2gSep"
+    assert dlg.sip.remote_tag == "ptag2" and dlg.local.uri == "sip:127.0.0.1:5070"
+    destroy = asyncio.ensure_future(dlg.destroy(headers={"X-Reason": "probe"}))
+    await asyncio.sleep(0)
+    bye = ch.last()
+    assert bye.tokens[1:] == ["sip", "", did]
+    assert (bye.sip or "").startswith("BYE sip:placeholder SIP/2.0\r\nX-Reason: probe\r\n")
+    bye_echo = ("BYE sip:peer@127.0.0.1:5080 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;"
+                "branch=z9hG4bK-b\r\nFrom: <sip:probe@127.0.0.1:5070>;tag=aZHcD3vc2gSep\r\n"
+                "To: <sip:peer@127.0.0.1:5080>;tag=ptag2\r\nCall-ID: c7dce987675047568fd758"
+                "fec786ed3e\r\nCSeq: 2 BYE\r\nX-Reason: probe\r\nContent-Length: 0\r\n\r\n")
+    ch.push(["e5", "response", bye.tokens[0], "OK", "application", "300", "udp", "127.0.0.1",
+             "5070", "12:46:45.000000", "6d152ba8-1", "Msg sent:", ""], bye_echo)
+    ch.push(["e6", "sip", "network", "253", "udp", "127.0.0.1", "5080", "12:46:45.001",
+             "6d152ba8-1", did, ""],
+            bye_echo.replace("BYE sip:peer@127.0.0.1:5080 SIP/2.0", "SIP/2.0 200 OK"))
+    sent_bye = await asyncio.wait_for(destroy, 1)
+    assert sent_bye is not None and sent_bye.get("CSeq") == "2 BYE"
+    assert srf.idle and srf.dialogs == {}
