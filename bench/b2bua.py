@@ -78,8 +78,8 @@ async def serve(admin_port: int, b_uri: str) -> None:
 
 
 def run_serve(admin_port: int, b_uri: str) -> None:
-    # the default asyncio loop: drachtio.wire.client cannot connect under uvloop yet
-    # (it writes before uvloop has called connection_made)
+    # the default asyncio loop: drachtio.wire.client cannot connect under uvloop yet (its
+    # connection_made asserts isinstance(transport, asyncio.Transport), which uvloop's fail)
     try:
         asyncio.run(serve(admin_port, b_uri))
     except KeyboardInterrupt:

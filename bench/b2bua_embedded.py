@@ -3,8 +3,8 @@
     .venv/bin/python bench/b2bua_embedded.py                  # default ramp, ~1-2 minutes
     .venv/bin/python bench/b2bua_embedded.py --rates 100,200 --step-seconds 2
 
-SIPp UAC -> B2BUA (examples/quickstart/app.py, ``srf``: create_uac to the B side, then
-create_uas to the caller, BYE relayed) -> SIPp UAS (uas.xml). Each step places
+SIPp UAC -> B2BUA (examples/quickstart/app.py, ``srf``: ``srf.create_b2bua`` to the B side,
+BYE relayed) -> SIPp UAS (uas.xml). Each step places
 rate*step_seconds calls (INVITE with SDP, 180, 200, ACK, hold, BYE) at the target rate. A step
 is clean when every call succeeds with no retransmission and no unexpected message; the ramp
 stops at the first unclean step. Result: the highest clean rate per mode.
@@ -17,9 +17,6 @@ Modes, measured in the same run with the same app code and the same SIPp load:
 * loopback (``--modes ...,loopback``): one process like embedded, but the app connects to the
   in-process engine over TCP with the wire client: what framing and the socket cost, on one
   core, with everything else equal.
-
-The B2BUA uses ``create_uac`` + ``create_uas`` because ``Srf.create_b2bua`` is not wired into
-``Srf`` yet; the flow on the wire is the same (two dialogs, relayed BYE).
 
 Every Python process of a run uses the same event loop (stock asyncio unless ``--uvloop``) and
 the same garbage-collector settings (``--gc tuned``, as ``drachtio run`` sets them, or Python's

@@ -1,8 +1,9 @@
 """Quick start: a B2BUA in front of a small UAS, in one file.
 
-``srf`` is the B2BUA. Every INVITE it receives is bridged: it calls ``target`` (the B leg,
-``srf.locals["target"]``, default ``sip:uas@127.0.0.1:5062``), relays the ringing, answers the
-caller with the B side's SDP, and when either side hangs up, hangs up the other.
+``srf`` is the B2BUA. Every INVITE it receives is bridged with ``srf.create_b2bua``: it calls
+``target`` (the B leg, ``srf.locals["target"]``, default ``sip:uas@127.0.0.1:5062``), relays
+the ringing, answers the caller with the B side's SDP (or relays B's failure), and when either
+side hangs up, hangs up the other.
 
 ``uas`` is the small UAS standing behind it: it rings briefly, then answers with an SDP
 answer built from the offer, and answers OPTIONS.
@@ -34,27 +35,15 @@ srf.locals["target"] = os.environ.get("QUICKSTART_TARGET", "sip:uas@127.0.0.1:50
 
 @srf.invite
 async def bridge(req, res):
-    """A leg = the caller (we are its UAS); B leg = our call to the target (we are its UAC)."""
-
-    def relay_ringing(prov):
-        if prov.status in (180, 183) and not res.finished:
-            res.send(prov.status)
-
+    """A leg = the caller (we are its UAS); B leg = our call to the target (we are its UAC).
+    Provisional responses and a failure of B are relayed to A by ``create_b2bua``."""
     try:
-        b_leg = await srf.create_uac(
-            srf.locals["target"],
-            local_sdp=req.body,
+        a_leg, b_leg = await srf.create_b2bua(
+            req, res, srf.locals["target"],
             headers={"X-Forwarded-For-Call": req.call_id},
-            on_provisional=relay_ringing,
         )
-    except SipError as err:  # the B side refused: tell the caller the same
-        log.info("B leg failed: %s %s", err.status, err.reason)
-        res.send(err.status)
-        return
-    try:
-        a_leg = await srf.create_uas(req, res, local_sdp=b_leg.remote.sdp)
-    except SipError:  # the caller went away meanwhile (CANCEL)
-        await b_leg.destroy()
+    except SipError as err:  # B refused (A got the same status) or A cancelled
+        log.info("call not bridged: %s %s", err.status, err.reason)
         return
     # whoever hangs up first, the other leg follows
     a_leg.on("destroy", lambda *_: asyncio.ensure_future(b_leg.destroy()))

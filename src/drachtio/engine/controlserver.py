@@ -21,6 +21,9 @@ __all__ = ["ControlConnection", "start_control_server"]
 
 log = logging.getLogger("drachtio.engine")
 
+#: Bytes queued towards an app that does not read before it is disconnected.
+_MAX_BACKLOG = 64 * 1024 * 1024
+
 
 class ControlConnection(asyncio.Protocol):
     """One app connection: bytes <-> ControlMessage; writes coalesced per loop iteration."""
@@ -87,7 +90,13 @@ class ControlConnection(asyncio.Protocol):
             return
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
-        self._transport.write(data)
+        t = self._transport
+        t.write(data)
+        if t.get_write_buffer_size() > _MAX_BACKLOG and self._session is not None:
+            # the app stopped reading: drop it rather than buffer without bound
+            log.warning("app %s is not reading (%d bytes queued); disconnecting",
+                        self._session.name, t.get_write_buffer_size())
+            self._session.close()
 
     def close(self) -> None:
         t = self._transport

@@ -49,14 +49,13 @@ from drachtio.sip import (
     SipURI,
     parse_message,
 )
-from drachtio.sip.dialog import Dialog, dialog_id
+from drachtio.sip.dialog import Dialog, DialogState, dialog_id
 from drachtio.sip.transaction import (
     Ack2xxWaiter,
     ClientInviteTransaction,
     ClientNonInviteTransaction,
     DeliverRequest,
     DeliverResponse,
-    MergedRequestIndex,
     SendBye,
     SendMessage,
     ServerInviteTransaction,
@@ -84,14 +83,25 @@ _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:(?!\d)")
 #: in-dialog requests whose every header is checked (target refreshes carry a Contact and
 #: usually a body); for the others (BYE, INFO, PRACK...) the core headers parsed on arrival
 #: are all the engine needs, and the full check costs ~10 us per message
-import os as _os
-_NOVALIDATE = bool(_os.environ.get("NOVALIDATE"))
 _VALIDATE_IN_DIALOG = frozenset({"INVITE", "UPDATE", "NOTIFY", "REFER", "SUBSCRIBE"})
 _ROUTED_WITH_TO_TAG = frozenset(
     {"OPTIONS", "INFO", "NOTIFY", "MESSAGE", "PUBLISH", "SUBSCRIBE", "REGISTER"}
 )
 REASON_CANCEL_AFTER_200 = 'SIP ;cause=200 ;text="CANCEL after 200 OK"'
 REASON_CANCEL_RACE = 'SIP ;cause=200 ;text="ACK-BYE due to cancel race condition"'
+
+
+class _Residue:
+    """What is left of a finished server transaction while it absorbs retransmissions: the
+    bytes of its final response (None: absorb silently). Keeps ~1 KB instead of the parsed
+    request and response for 64*T1 (the difference is ~10 KB per call)."""
+
+    __slots__ = ("data", "dest", "timer")
+
+    def __init__(self, data: bytes | None, dest: Dest) -> None:
+        self.data = data
+        self.dest = dest
+        self.timer: Any = None
 
 
 class DestError(ValueError):
@@ -116,6 +126,7 @@ class Engine:
         self.sessions: set[AppSession] = set()
         self.control = ControlHandler(self)
         self.server_txns: dict[TransactionKey, ServerTxn] = {}
+        self.residues: dict[TransactionKey, _Residue] = {}
         self.pending_app: dict[str, ServerTxn] = {}
         self.client_txns: dict[TransactionKey, ClientTxn] = {}
         self.client_by_id: dict[str, ClientTxn] = {}
@@ -126,7 +137,9 @@ class Engine:
         #: UAS INVITEs that sent a 1xx with a To tag: (Call-ID, our tag) -> transaction, so an
         #: in-dialog request in the early dialog (UPDATE, INFO, PRACK...) finds it
         self.early_uas: dict[tuple[str, str], ServerTxn] = {}
-        self.merged = MergedRequestIndex()
+        #: requests without To tag in progress, by (From tag, Call-ID, CSeq, method) -> key,
+        #: to spot merged requests (RFC 3261 8.2.2.2: 482)
+        self.merged: dict[tuple[str, str, int, str], TransactionKey] = {}
         self.transports: TransportManager | None = None
         self.timers: TimerHeap | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -309,8 +322,11 @@ class Engine:
             st.timer = None
         if self.server_txns.get(st.key) is st:
             del self.server_txns[st.key]
-        if st.request.to.tag is None:
-            self.merged.discard(st.request)
+        req = st.request
+        if req.to.tag is None:
+            mid = (req.from_.tag or "", req.call_id, req.cseq.seq, req.method)
+            if self.merged.get(mid) == st.key:
+                del self.merged[mid]
         if st.id and self.pending_app.get(st.id) is st:
             del self.pending_app[st.id]
 
@@ -320,12 +336,18 @@ class Engine:
             machine: Any = ServerInviteTransaction(req, reliable=reliable, timers=self.timer_config)
         else:
             machine = ServerNonInviteTransaction(req, reliable=reliable, timers=self.timer_config)
-        st = ServerTxn(key, machine, req, Dest(src.local, src.host, src.port, src.conn))
+        if reliable:
+            # 18.2.2: answer on the connection; should it close, connect to the Via's sent-by
+            # port (the source port of a TCP connection is an ephemeral one)
+            dest = Dest(src.local, src.host, req.top_via.port or 5060, src.conn)
+        else:
+            dest = Dest(src.local, src.host, src.port)
+        st = ServerTxn(key, machine, req, dest)
         st.wake = partial(self._wake_server, st)
         st.created = self.now()
         self.server_txns[key] = st
         if req.to.tag is None:
-            self.merged.add(req)
+            self.merged.setdefault((req.from_.tag or "", req.call_id, req.cseq.seq, req.method), key)
         machine.receive(req, st.created)  # the creating request: DeliverRequest
         return st
 
@@ -336,7 +358,34 @@ class Engine:
         if resp.status >= 200:
             st.final = resp.status
         self._run_server(st, actions)
+        if st.final and st.machine.state is _S.COMPLETED and st.request.method != "INVITE":
+            self._shrink(st, data)
         return data
+
+    def _shrink(self, st: ServerTxn, data: bytes | None) -> None:
+        """Replace a finished transaction by a residue that answers its retransmissions."""
+        key = st.key
+        if self.server_txns.get(key) is not st:
+            return
+        self._server_done(st)
+        res = _Residue(data, st.dest)
+        self.residues[key] = res
+        assert self.timers is not None
+
+        def expire(now: float) -> None:
+            if self.residues.get(key) is res:
+                del self.residues[key]
+
+        res.timer = self.timers.call_later(self.timer_config.timeout, expire)
+
+    def _residue_hit(self, key: TransactionKey) -> bool:
+        """A retransmission of a finished transaction: re-send its answer. True if handled."""
+        res = self.residues.get(key)
+        if res is None:
+            return False
+        if res.data is not None:
+            self._send_bytes(res.dest, res.data)
+        return True
 
     def _reply(self, st: ServerTxn, status: int, reason: str | None = None,
                headers: list[tuple[str, str]] | None = None) -> None:
@@ -358,6 +407,8 @@ class Engine:
         key = transaction_key_for_request(req)
         st = self.server_txns.get(key)
         if st is None:
+            if self._residue_hit(key):
+                return
             st = self._new_server_txn(req, src, key)
         self._reply(st, status, reason, headers)
 
@@ -604,13 +655,16 @@ class Engine:
         if st is not None:  # retransmission
             self._run_server(st, st.machine.receive(req, self.now()))
             return
+        if self.residues and self._residue_hit(key):
+            return
         if req.to.tag is not None and req.has("Route") and self.proxy.is_our_route(req):
             self.proxy.in_dialog(req, src)
             return
         if req.to.tag is not None:
             self._in_dialog_request(req, src, key)
             return
-        if self.merged.is_merged(req):
+        known = self.merged.get((req.from_.tag or "", req.call_id, req.cseq.seq, method))
+        if known is not None and known != key:  # 8.2.2.2: same request, other branch
             st = self._new_server_txn(req, src, key)
             self._reply(st, 482, "Loop Detected")
             return
@@ -623,12 +677,11 @@ class Engine:
             st = self._new_server_txn(req, src, key)
             self._reply(st, 416, "Unsupported URI Scheme")
             return
-        if _NOVALIDATE is False:
-            try:
-                req.validate()
-            except SipParseError as err:
-                self._bad_message(err, src)
-                return
+        try:
+            req.validate()
+        except SipParseError as err:
+            self._bad_message(err, src)
+            return
         st = self._new_server_txn(req, src, key)
         if method == "INVITE":
             self._respond(st, stateless_response(req, 100))
@@ -732,6 +785,8 @@ class Engine:
         if st is not None and st.machine.state in (_S.COMPLETED, _S.CONFIRMED):
             self._run_server(st, st.machine.receive(req, self.now()))
             return
+        if key in self.residues:
+            return  # a copy of an ACK for a transaction already finished
         rec = self.dialogs_by_tags.get((req.call_id, req.to.tag or "", req.from_.tag or ""))
         if rec is None:
             if req.has("Route") and self.proxy.is_our_route(req):
@@ -749,8 +804,14 @@ class Engine:
         if st is not None:
             self._run_server(st, st.machine.receive(req, self.now()))
             return
-        inv = self.server_txns.get(cancelled_transaction_key(req))
+        if self.residues and self._residue_hit(key):
+            return
+        ikey = cancelled_transaction_key(req)
+        inv = self.server_txns.get(ikey)
         cst = self._new_server_txn(req, src, key)
+        if inv is None and ikey in self.residues:  # the INVITE was answered and ACKed
+            self._reply(cst, 481, "Call/Transaction Does Not Exist")
+            return
         if inv is None:
             if self.proxy.cancel_unknown(req, cst):
                 return
@@ -879,9 +940,11 @@ class Engine:
         rec.ack_waiter = waiter
         rec.ack_waiter_dest = st.dest
         rec.invite_txn_id = st.id
+        rec.invite_st = st
         self._run_waiter(rec, waiter.start(self.now()))
 
     def _stop_waiter(self, rec: DialogRec) -> None:
+        rec.invite_st = None
         w = rec.ack_waiter
         if w is not None:
             w.stop()
@@ -902,6 +965,11 @@ class Engine:
                     self._send(dest, a.msg)
             elif t is DeliverRequest:
                 ack = a.msg
+                ist = rec.invite_st
+                if ist is not None:
+                    rec.invite_st = None
+                    if ist.machine.state is _S.ACCEPTED:
+                        self._shrink(ist, None)  # INVITE copies are absorbed from now on
                 data = freeze(ack)
                 owner = rec.owner
                 if owner is not None and not owner.closed:
@@ -1045,7 +1113,7 @@ class Engine:
         if status > 100 and not in_dialog and st.to_tag is None:
             app_to = app.get("To")
             tag = None
-            if app_to:
+            if app_to and "tag=" in app_to.lower():
                 try:
                     tag = NameAddr.parse(app_to).tag
                 except (SipParseError, ValueError):
@@ -1149,11 +1217,22 @@ class Engine:
                 self._add_dialog(rec)
             return rec
         try:
-            dialog = Dialog.from_uas(req, resp)
-        except (ValueError, SipParseError) as exc:
+            # what Dialog.from_uas does, from values we already hold (no re-parsing)
+            contacts = req.contacts
+            remote_target = str(contacts[0].uri) if contacts else str(req.from_.uri)
+            dialog = Dialog(
+                call_id=req.call_id, local_tag=st.to_tag or "",
+                remote_tag=req.from_.tag or "", local_party=resp.get("To") or "",
+                remote_party=req.get("From") or "", remote_target=remote_target,
+                route_set=req.get_all("Record-Route") if req.has("Record-Route") else (),
+                local_seq=req.cseq.seq, remote_seq=req.cseq.seq, is_uas=True,
+                secure=req.uri[:5].lower() == "sips:",
+                state=DialogState.EARLY if resp.status < 200 else DialogState.CONFIRMED,
+                method=req.method, local_target=resp.get("Contact"),
+            )
+        except (ValueError, SipParseError, TypeError) as exc:
             log.info("cannot create dialog: %s", exc)
             return None
-        dialog.local_target = resp.get("Contact")
         rec = DialogRec(dialog, owner, self._uas_pinned_dest(st))
         self._add_dialog(rec)
         st.dialog = rec

@@ -146,6 +146,7 @@ class DialogRec:
         "dest",
         "dialog",
         "id",
+        "invite_st",
         "invite_txn_id",
         "local_sdp",
         "owner",
@@ -166,6 +167,7 @@ class DialogRec:
         self.ack_waiter_timer: TimerEntry | None = None
         self.ack_waiter_dest: Dest | None = None
         self.invite_txn_id = ""  # app txn id of the INVITE whose 2xx awaits ACK
+        self.invite_st: ServerTxn | None = None  # that INVITE's transaction
         self.ack: Request | None = None  # our last ACK (re-sent on 2xx retransmissions)
         self.ack_dest: Dest | None = None
         self.bye_after_ack: str | None = None  # Reason text: BYE right after the app's ACK

@@ -21,6 +21,10 @@ __all__ = ["TimerEntry", "TimerHeap"]
 log = logging.getLogger("drachtio.engine")
 
 
+def _noop(now: float) -> None:
+    return None
+
+
 class TimerEntry:
     """A scheduled callback; ``cancel()`` it to stop it from firing."""
 
@@ -38,6 +42,7 @@ class TimerEntry:
     def cancel(self) -> None:
         if self.alive:
             self.alive = False
+            self.callback = _noop  # drop what the callback holds (a transaction...) now
             self.owner._dead += 1
 
     def __lt__(self, other: TimerEntry) -> bool:

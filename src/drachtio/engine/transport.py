@@ -28,6 +28,9 @@ log = logging.getLogger("drachtio.engine")
 
 ErrorCallback = Callable[[], None]
 
+#: Bytes queued on a SIP TCP connection before it is considered dead and closed.
+_MAX_BACKLOG = 16 * 1024 * 1024
+
 
 class LocalTransport:
     """One listening transport (``udp/127.0.0.1:5060``): what we bind and what we advertise."""
@@ -182,8 +185,12 @@ class TcpConnection(asyncio.Protocol):
     # sending ---------------------------------------------------------------------------
     def write(self, data: bytes, on_error: ErrorCallback | None = None) -> None:
         self.last_used = time.monotonic()
-        if self.transport is not None:
-            self.transport.write(data)
+        t = self.transport
+        if t is not None:
+            t.write(data)
+            if t.get_write_buffer_size() > _MAX_BACKLOG:
+                log.warning("SIP peer %s:%s is not reading; closing the connection", *self.remote)
+                self.close()
         elif not self.closed:  # still connecting
             self._pending.append(data)
             if on_error is not None:

@@ -45,6 +45,15 @@ def _tok(tokens: list[str], i: int) -> str:
     return tokens[i] if len(tokens) > i else ""
 
 
+def _fail_quietly(fut: asyncio.Future[Any], exc: BaseException) -> None:
+    """Fail a future the application may never await (res.send, ACK, PRACK) without the
+    "exception was never retrieved" noise; awaiting it still raises."""
+    if not fut.done():
+        fut.set_exception(exc)
+        fut.exception()
+        log.debug("send failed: %s", exc)
+
+
 def _failure(msg: ControlMessage, default: str) -> Exception:
     """The exception for a NO/NOK answer (or for the connection being lost)."""
     if isinstance(msg.parsed, NotConnectedError):
@@ -213,15 +222,15 @@ class Agent:
             if fut is None or fut.done():
                 return
             if _tok(msg.tokens, 3) != "OK":
-                fut.set_exception(_failure(msg, f"{method} failed"))
+                _fail_quietly(fut, _failure(msg, f"{method} failed"))
                 return
             fut.set_result(self._sent_message(msg))
 
         try:
             self.command(["sip", "", dialog_id], sip, cb)
         except NotConnectedError as exc:
-            if fut is not None and not fut.done():
-                fut.set_exception(exc)
+            if fut is not None:
+                _fail_quietly(fut, exc)
 
     def send_response(
         self,
@@ -244,15 +253,13 @@ class Agent:
         def cb(msg: ControlMessage) -> None:
             t = msg.tokens
             if _tok(t, 3) != "OK":
-                if not fut.done():
-                    fut.set_exception(_failure(msg, "response not sent"))
+                _fail_quietly(fut, _failure(msg, "response not sent"))
                 return
             try:
                 sent = self._sent_message(msg)
             except Exception as exc:
                 log.error("unparseable echo of sent response: %s", exc)
-                if not fut.done():
-                    fut.set_exception(EngineError(f"unparseable echoed response: {exc}"))
+                _fail_quietly(fut, EngineError(f"unparseable echoed response: {exc}"))
                 return
             res.dialog_id = sent.dialog_id
             res.sent = sent
@@ -265,8 +272,7 @@ class Agent:
                     on_sent(sent)
                 except Exception as exc:
                     log.exception("on_sent hook raised")
-                    if not fut.done():
-                        fut.set_exception(exc)
+                    _fail_quietly(fut, exc)
             if not fut.done():
                 fut.set_result(sent)
 
@@ -275,8 +281,7 @@ class Agent:
         try:
             self.command(["sip", req.transaction_id, ""], sip, cb)
         except NotConnectedError as exc:
-            if not fut.done():
-                fut.set_exception(exc)
+            _fail_quietly(fut, exc)
 
     def _sent_message(self, msg: ControlMessage) -> SentMessage:
         t = msg.tokens

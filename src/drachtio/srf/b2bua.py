@@ -228,10 +228,8 @@ class _Bridge:
         self.req_spec: HeaderCopySpec | None = o["proxy_request_headers"]
         self.res_spec: HeaderCopySpec | None = o["proxy_response_headers"]
         self.b_req: Request | None = None
-        self.b_final: IncomingResponse | None = None
         self.a_canceled = req.canceled
         self.cancel_headers: list[tuple[str, str]] = []
-        self.a_cancel_seen: asyncio.Future[None] = self.loop.create_future()
         self.last_b_sdp = ""
         self.last_a_sdp = ""
         self.sdp_cache: dict[str, asyncio.Future[str | None]] = {}
@@ -261,8 +259,6 @@ class _Bridge:
         self.a_canceled = True
         self.cancel_headers = [(n, v) for n, v in cancel.headers
                                if canonical_key(n) in ("reason", "x-reason")]
-        if not self.a_cancel_seen.done():
-            self.a_cancel_seen.set_result(None)
         self._cancel_b()
 
     def _cancel_b(self) -> None:
@@ -297,12 +293,39 @@ class _Bridge:
         if bres.body:
             self.last_b_sdp = bres.body
         if bres.status > 100 and self.state is not None:
-            self._set_state(DialogState.EARLY if header_tag(bres.get("To"))
-                            else DialogState.PROCEEDING)
+            if header_tag(bres.get("To")):
+                self._set_state(DialogState.EARLY)
+            elif self.state.state == DialogState.TRYING:
+                self._set_state(DialogState.PROCEEDING)
         if (bres.status <= 101 or not self.o["pass_provisional_responses"]
                 or self.res.finished or self.a_canceled):
             return
+        if self._relay_now(bres):
+            return
         self.relays.append(spawn(self._relay_provisional(bres), name="b2bua-relay-1xx"))
+
+    def _relay_now(self, bres: IncomingResponse) -> bool:
+        """The common case, relayed at once: nothing to await (no SDP function, no header
+        function, not reliable) and no earlier relay still in progress."""
+        o = self.o
+        if (self.a_lock.locked() or any(not t.done() for t in self.relays)
+                or callable(o["response_headers"])
+                or (bres.body and callable(o["local_sdp_a"]))):
+            return False
+        hdrs = copy_headers(bres, self.res_spec)
+        extra = o["response_headers"]
+        if extra is not None:
+            hdrs = _merge(hdrs, normalize_headers(extra, "response_headers"))
+        if any(canonical_key(n) == "require" and "100rel" in v.lower() for n, v in hdrs):
+            return False
+        body: str | None = None
+        if bres.body:
+            body = o["local_sdp_a"] if isinstance(o["local_sdp_a"], str) else bres.body
+            self.last_a_sdp = body or self.last_a_sdp
+            if body and not _has(hdrs, "Content-Type"):
+                hdrs.append(("Content-Type", "application/sdp"))
+        self.res.send(bres.status, bres.reason, headers=hdrs, body=body)
+        return True
 
     def _hook(self, name: str, *args: Any) -> None:
         fn = self.o[name]
@@ -432,9 +455,15 @@ class _Bridge:
         if isinstance(local_b, str):
             offer = local_b
         elif callable(local_b) and req.body and not o["no_ack"]:
-            offer = await _call(local_b, req.body)
-            if offer is not None and not isinstance(offer, str):
-                raise TypeError(f"local_sdp_b must return a str, got {type(offer).__name__}")
+            try:
+                offer = await _call(local_b, req.body)
+                if offer is not None and not isinstance(offer, str):
+                    raise TypeError(f"local_sdp_b must return a str, got "
+                                    f"{type(offer).__name__}")
+            except Exception:
+                self._set_state(DialogState.REJECTED)
+                await self._fail_a(500, None, None)
+                raise
         else:
             offer = req.body or None
         third_party = o["no_ack"] or not offer
@@ -495,6 +524,13 @@ class _Bridge:
             if not self.res.finished:
                 self.res.send(status, reason, headers=hdrs)
 
+    def _abandon_after(self, exc: BaseException) -> None:
+        """A failure after B answered: A gets 480 when the task was cancelled, else 500."""
+        if isinstance(exc, asyncio.CancelledError):
+            self._abandon_a(480, "Temporarily Unavailable")
+        else:
+            self._abandon_a(500, "Server Internal Error")
+
     def _abandon_a(self, status: int, reason: str) -> None:
         self._set_state(DialogState.REJECTED)
         if self.o["pass_failure"] and not self.res.finished and not self.a_canceled:
@@ -531,10 +567,8 @@ class _Bridge:
             self._teardown_b(uac)
             if isinstance(exc, SipError) and exc.status == 487:
                 self._set_state(DialogState.CANCELLED)
-            elif not self.res.finished and not self.a_canceled:
-                self._abandon_a(500, "Server Internal Error")
             else:
-                self._set_state(DialogState.REJECTED)
+                self._abandon_after(exc)
             raise
         self._link(uas, uac)
 
@@ -575,13 +609,12 @@ class _Bridge:
             _hang_up(pending.destroy(), "abandoning the 3pcc B leg")
             if isinstance(exc, SipError) and exc.status == 487:
                 self._set_state(DialogState.CANCELLED)
-            elif not self.res.finished and not self.a_canceled:
-                self._abandon_a(500, "Server Internal Error")
             else:
-                self._set_state(DialogState.REJECTED)
+                self._abandon_after(exc)
             raise
         uas.once("destroy", lambda *_a: self.a_ack.done() or self.a_ack.cancel())
         uas.once("ack", self._ack_event)
+        uac: Dialog | None = None
         try:
             try:
                 ack = await asyncio.wait_for(asyncio.shield(self.a_ack), ACK_WAIT)
@@ -609,7 +642,10 @@ class _Bridge:
         except BaseException:
             if not self.a_ack.cancelled():  # A still there: hang it up
                 _hang_up(uas.destroy(), "hanging up A after a failed 3pcc")
-            _hang_up(pending.destroy(), "abandoning the 3pcc B leg")
+            if uac is not None:
+                self._teardown_b(uac)
+            else:
+                _hang_up(pending.destroy(), "abandoning the 3pcc B leg")
             raise
         self._link(uas, uac)
         return B2BUA(uas, uac)

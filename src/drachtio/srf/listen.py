@@ -26,7 +26,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from drachtio.wire.client import AuthenticationError
 from drachtio.wire.codec import ControlMessage, FrameDecoder, FramingError, encode, new_id
@@ -81,8 +81,8 @@ class ListenChannel(asyncio.Protocol):
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # not an isinstance check: uvloop's transports are not asyncio.Transport subclasses
+        self._transport = cast(asyncio.Transport, transport)
         self.peer = transport.get_extra_info("peername")
         sock = transport.get_extra_info("socket")
         if sock is not None:

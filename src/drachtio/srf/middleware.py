@@ -12,6 +12,7 @@ coroutines; a plain ``next()`` call from a sync function is fine too.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Callable
@@ -146,6 +147,10 @@ class _Run:
                 nxt.called = True
                 err = exc
                 continue
+            if out is None or isinstance(out, (_Done, asyncio.Future)):
+                # plain function (a returned next() result or res.send() future needs no
+                # task: the rest of the chain already ran or was scheduled)
+                return out if isinstance(out, asyncio.Task) else DONE
             if inspect.isawaitable(out):
                 return spawn(self._await(out, nxt), name=f"middleware:{self.method}")
             return DONE

@@ -61,9 +61,9 @@ class SentMessage(SipMessage):
         return str(getattr(self.msg, "reason", ""))
 
 
-def _quiet(fut: asyncio.Future[Any]) -> None:
-    if not fut.cancelled() and fut.exception() is not None:
-        log.debug("send failed: %s", fut.exception())
+def _fail_quietly(fut: asyncio.Future[Any], exc: BaseException) -> None:
+    fut.set_exception(exc)
+    fut.exception()  # retrieved: awaiting still raises, but no "never retrieved" warning
 
 
 class Response(Emitter):
@@ -149,9 +149,10 @@ class Response(Emitter):
         hdrs = normalize_headers(headers)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[SentMessage | None] = loop.create_future()
-        fut.add_done_callback(_quiet)
         if self.finished:
-            fut.set_exception(RuntimeError("final response already sent"))
+            log.warning("%s %d not sent: final response already sent",
+                        self.req.method if self.req else "", status)
+            _fail_quietly(fut, RuntimeError("final response already sent"))
             return fut
         if self._noop or self.agent is None or self.req is None:
             if status >= 200:
@@ -166,7 +167,8 @@ class Response(Emitter):
                                  on_sent)
         if status >= 200:
             self.emit("end", status, self.reason)
-            loop.call_soon(self.emit, "finish")
+            if self.listener_count("finish"):
+                loop.call_soon(self.emit, "finish")
         return fut
 
     def _base_headers(self, extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -253,7 +255,6 @@ class IncomingResponse(SipMessage):
         hdrs = normalize_headers(headers)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[SentMessage | None] = loop.create_future()
-        fut.add_done_callback(_quiet)
         if not self.needs_ack or self.agent is None or self._acked:
             fut.set_result(None)
             return fut
@@ -268,7 +269,6 @@ class IncomingResponse(SipMessage):
         hdrs = normalize_headers(headers)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[SentMessage | None] = loop.create_future()
-        fut.add_done_callback(_quiet)
         if not self.reliable or self.agent is None:
             fut.set_result(None)
             return fut

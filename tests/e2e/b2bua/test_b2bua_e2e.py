@@ -211,3 +211,22 @@ async def test_proxy_serial_failover_req_proxy(srf: Srf, sipp: MkSipp, target: s
         await finish(a)
     await finish(busy)
     await finish(b)
+
+
+async def test_one_srf_two_engines(srf: Srf, engine: Any, sipp: MkSipp) -> None:
+    """The app is connected to two engines; a call arriving at the second one is bridged
+    through the second one (B leg, ACKs, BYEs all on the engine the caller used)."""
+    from srf_e2e_util import SECRET, running_engine
+
+    async with running_engine(timer_h=4.0) as second:
+        await srf.connect(HOST, second.admin_port or 0, SECRET)
+        b = await callee(sipp, "uas.xml")
+        app = App(srf, f"sip:bob@{HOST}:{b.port}")
+        target2 = f"{HOST}:{second.sip_port('udp')}"
+        async with sipp("uac.xml", target=target2, service="b", extra=["-d", "200"]) as a:
+            uas, uac = await app.bridged()
+            assert uas.agent is uac.agent
+            assert uas.agent is srf.agents[1] and uas.agent is not srf.agents[0]
+            await finish(a)
+        assert await asyncio.wait_for(app.hungup.get(), 5) == "uas"
+        await finish(b)

@@ -174,3 +174,15 @@ async def test_hop_for_uri(engine: Engine) -> None:
         engine.hop_for_uri("sip:b@1.2.3.4;transport=tcp")  # this engine is udp only
     with pytest.raises(ValueError, match="invalid request-uri"):
         engine.hop_for_uri("tel:+15551234")
+
+
+async def test_several_contacts() -> None:
+    eng = Engine(EngineConfig(contacts=["sip:127.0.0.1:0;transport=udp",
+                                        "sip:127.0.0.1:0;transport=tcp"], admin_port=None))
+    await eng.start()
+    try:
+        hp = eng.sip_hostports
+        assert len(hp) == 2 and hp[0].startswith("udp/127.0.0.1:") and hp[1].startswith("tcp/")
+        assert eng.sip_port("udp") > 0 and eng.sip_port("tcp") > 0
+    finally:
+        await eng.stop()

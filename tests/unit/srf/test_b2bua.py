@@ -869,3 +869,16 @@ async def test_srf_method_form(app: Srf, engine: FakeEngine) -> None:
     engine.deliver_response(b, 200, body=SDP_B, headers=CONTACT_B)
     uas, uac = await asyncio.wait_for(got, 3)
     assert uas.other is uac
+
+
+async def test_failing_local_sdp_b_answers_a_and_sends_nothing(app: Srf, engine: FakeEngine
+                                                               ) -> None:
+    async def broken(sdp: str) -> str:
+        raise RuntimeError("allocation failed")
+
+    call = Bridge(app, engine, local_sdp_b=broken)
+    engine.deliver_request(invite_text("call-1", body=SDP_A))
+    with pytest.raises(RuntimeError, match="allocation failed"):
+        await call.result()
+    await engine.wait_response(500)
+    assert not [s for s in engine.sent if s.kind == "request"]

@@ -230,3 +230,30 @@ async def test_listen_argument_validation() -> None:
         await listen(object(), "127.0.0.1", 0)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         await listen(srf, "127.0.0.1", 0, tls=True)  # type: ignore[arg-type]
+
+
+def test_listen_works_on_uvloop() -> None:
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> list[str]:
+        srf = Srf()
+        srf.options(lambda req, res: res.send(200))
+        server = await srf.listen("127.0.0.1", 0, "cymru")
+        try:
+            d = await Dialer.dial(server.port)
+            await d.accept()
+            txn = d.request(invite_text("opt-uv", method="OPTIONS"))
+            answer = await d.next()
+            d.close()
+            return [answer.tokens[2], txn]
+        finally:
+            server.close(connections=True)
+            await server.wait_closed()
+            await srf.disconnect()
+
+    loop = uvloop.new_event_loop()
+    try:
+        got, txn = loop.run_until_complete(asyncio.wait_for(scenario(), 10))
+    finally:
+        loop.close()
+    assert got == txn
