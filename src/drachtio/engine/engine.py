@@ -127,6 +127,9 @@ class Engine:
         self.control = ControlHandler(self)
         self.server_txns: dict[TransactionKey, ServerTxn] = {}
         self.residues: dict[TransactionKey, _Residue] = {}
+        #: (user, host) of Contacts registered/subscribed over TCP -> (connection, expiry):
+        #: requests to them reuse that connection (wire-protocol.md 5.8)
+        self.bindings: dict[tuple[str, str], tuple[TcpConnection, float]] = {}
         self.pending_app: dict[str, ServerTxn] = {}
         self.client_txns: dict[TransactionKey, ClientTxn] = {}
         self.client_by_id: dict[str, ClientTxn] = {}
@@ -923,6 +926,10 @@ class Engine:
             if conn is None or not conn.closed:
                 return rec.dest
         uri, routes = rec.dialog.request_target()
+        if not routes:
+            bound = self._bound_dest(uri)
+            if bound is not None:
+                return bound
         proto, host, port = self.hop_for_uri(routes[0] if routes else uri)
         assert self.transports is not None
         local = self.transports.select(proto, host)
@@ -1188,8 +1195,59 @@ class Engine:
                             self._end_dialog(early)
             elif method == "BYE" and rec is not None:
                 self._end_dialog(rec)
+            if (st.dest.conn is not None and method in ("REGISTER", "SUBSCRIBE")
+                    and status in (200, 202)):
+                self._bind_contacts(st, resp)
         session.send(frames.ok_response_sent(msg_id, data, st.dest.proto, st.dest.host,
                                              st.dest.port, txn_id, did))
+
+    def _bind_contacts(self, st: ServerTxn, resp: Response) -> None:
+        """Remember the TCP connection a REGISTER/SUBSCRIBE came on for its Contacts."""
+        conn = st.dest.conn
+        if conn is None:
+            return
+        req = st.request
+        try:
+            default = int(resp.get("Expires") or req.get("Expires") or "3600")
+            granted = {}
+            for na in resp.contacts if resp.has("Contact") else ():
+                value = na.params.get("expires")
+                if value and value.isdigit():
+                    granted[(na.uri.user or "", na.uri.host.lower())] = int(value)
+            contacts = req.contacts if req.has("Contact") else []
+        except (SipParseError, ValueError):
+            return
+        now = self.now()
+        for na in contacts:
+            if na.is_wildcard:
+                continue
+            key = ((na.uri.user or "").lower(), na.uri.host.lower().strip("[]"))
+            exp = granted.get((na.uri.user or "", na.uri.host.lower()))
+            if exp is None:
+                p = na.params.get("expires")
+                exp = int(p) if p and p.isdigit() else default
+            if exp <= 0:
+                self.bindings.pop(key, None)
+            else:
+                self.bindings[key] = (conn, now + exp)
+
+    def _bound_dest(self, uri_text: str) -> Dest | None:
+        """The connection registered for a request-URI's user@host, if any is still good."""
+        if not self.bindings:
+            return None
+        try:
+            uri = SipURI.parse(uri_text)
+        except SipParseError:
+            return None
+        key = ((uri.user or "").lower(), uri.host.lower().strip("[]"))
+        hit = self.bindings.get(key)
+        if hit is None:
+            return None
+        conn, expiry = hit
+        if conn.closed or expiry < self.now():
+            del self.bindings[key]
+            return None
+        return Dest(conn.local, conn.remote[0], conn.remote[1], conn)
 
     def _forget_early(self, st: ServerTxn) -> None:
         if st.to_tag and self.early_uas.get((st.request.call_id, st.to_tag)) is st:
@@ -1303,6 +1361,11 @@ class Engine:
 
     def _app_new_request(self, session: AppSession, msg_id: str, route_url: str,
                          app: AppSip) -> None:
+        if not route_url and app.method in ("INVITE", "OPTIONS", "NOTIFY", "MESSAGE"):
+            bound = self._bound_dest(app.uri)
+            if bound is not None:
+                self._send_new_request(session, msg_id, app, bound)
+                return
         target = route_url or self.config.outbound_proxy or app.uri
         try:
             proto, host, port = self.hop_for_uri(target)

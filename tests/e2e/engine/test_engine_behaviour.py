@@ -488,3 +488,30 @@ async def test_session_interval_too_small(engine, make_app, peer):
     assert (await peer.recv()).status == 100
     resp = await peer.recv()
     assert resp.status == 422 and resp.get("Min-SE") == "90"
+
+
+async def test_register_over_tcp_binds_connection(engine, make_app):
+    """After a REGISTER over TCP answered 200, requests to its Contact reuse the connection
+    (the Contact host is unreachable, as for a WebRTC or NATed client)."""
+    app = await make_app(engine, "register")
+    port = engine.sip_port("tcp")
+    tcp = TcpPeer()
+    await tcp.connect(port)
+    contact = "<sip:alice@df7jal23ls0d.invalid;transport=tcp>"
+    reg = (f"REGISTER sip:127.0.0.1:{port} SIP/2.0\r\n"
+           f"Via: SIP/2.0/TCP df7jal23ls0d.invalid;branch=z9hG4bKreg1\r\n"
+           f"Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=r1\r\n"
+           f"To: <sip:alice@example.com>\r\nCall-ID: reg-1\r\nCSeq: 1 REGISTER\r\n"
+           f"Contact: {contact};expires=300\r\nContent-Length: 0\r\n\r\n")
+    tcp.send(reg)
+    ev = await app.next("sip")
+    r = await app.call(["sip", ev.tokens[8], ""], answer(ev.tokens[8], 200, "OK", reg,
+                                                         f"Contact: {contact};expires=300"))
+    assert r.tokens[3] == "OK"
+    assert (await tcp.recv()).status == 200
+    r = await app.call(["sip", "", ""],
+                       "OPTIONS sip:alice@df7jal23ls0d.invalid;transport=tcp SIP/2.0\r\n\r\n")
+    assert r.tokens[3] == "OK", r.tokens
+    req = await tcp.recv()
+    assert isinstance(req, Request) and req.method == "OPTIONS"
+    await tcp.close()
