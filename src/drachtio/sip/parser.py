@@ -232,6 +232,151 @@ def _check_core(msg: Message) -> None:
         raise
 
 
+# ---------------------------------------------------------------------------------------
+# Fast path: the shape nearly every peer sends
+# ---------------------------------------------------------------------------------------
+#: "100".."999" -> int: the status codes the general path accepts, checked and converted in
+#: one lookup.
+_STATUS_CODES: dict[str, int] = {str(i): i for i in range(100, 1000)}
+#: Request methods already checked to be tokens.
+_METHODS: set[str] = {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK",
+                      "UPDATE", "INFO", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH"}
+#: Max-Forwards values as the general parser reads them ("70" -> 70).
+_MAX_FORWARDS: dict[str, int] = {str(i): i for i in range(256)}
+
+
+def _known_method(method: str) -> bool:
+    if not is_token(method):
+        return False
+    if len(_METHODS) < 1024:
+        _METHODS.add(method)
+    return True
+
+
+def _fast_datagram(data: bytes, limits: Limits) -> Request | Response | None:
+    """Parse a datagram of the common shape, or return ``None`` for the general path.
+
+    Common shape: no leading CRLF, a blank line, CRLF line ends, no folding, a well
+    formed ``SIP/2.0`` start line, every header line ``name: value`` and the core headers
+    valid. It makes the same message the general path would (the tests compare them), in
+    fewer steps; anything unusual, malformed or too large goes to the general path, which
+    also words the errors.
+    """
+    end = data.find(b"\r\n\r\n")
+    if end <= 0 or len(data) > limits.max_message_size:
+        return None
+    head = data[:end].decode("utf-8", "surrogateescape")
+    lines = head.split("\r\n")
+    nh = len(lines) - 1
+    if nh > limits.max_headers or head.count("\n") != nh:
+        return None
+    first = lines[0]
+    msg: Message
+    method: str | None
+    if first[:8] == "SIP/2.0 ":
+        code, _, reason = first[8:].partition(" ")
+        status = _STATUS_CODES.get(code)
+        if status is None:
+            return None
+        resp = Response.__new__(Response)
+        resp._status = status
+        resp._reason = reason
+        resp._version = "SIP/2.0"
+        msg = resp
+        method = None
+    else:
+        parts = first.split(" ")
+        if len(parts) != 3:
+            return None
+        method, uri, version = parts
+        if (version != "SIP/2.0" or (method not in _METHODS and not _known_method(method))
+                or _REQ_URI_RE.fullmatch(uri) is None):
+            return None
+        req = Request.__new__(Request)
+        req._method = method
+        req._uri = uri
+        req._version = "SIP/2.0"
+        req._parsed_uri = _MISSING
+        msg = req
+    names: list[str] = []
+    values: list[str] = []
+    for line in lines[1:]:
+        name, sep, value = line.partition(": ")
+        if not sep:
+            return None
+        names.append(name)
+        values.append(value.strip())
+    try:
+        keys = list(map(_KEYS.__getitem__, names))
+        last = dict(zip(keys, range(nh)))
+        if len(last) == nh:
+            iv = last["via"]
+        else:
+            count = keys.count
+            if (count("call-id") != 1 or count("cseq") != 1 or count("from") != 1
+                    or count("to") != 1 or count("max-forwards") > 1
+                    or count("content-length") > 1):
+                return None
+            iv = keys.index("via")
+        v = values[iv]
+        if "," in v:
+            vparts = split_list(v)
+            if not vparts:
+                return None
+            top = _parse_via(vparts[0])
+            cache: dict[str, object] = {"_top_via": top}
+        elif nh == len(last) or keys.count("via") == 1:
+            cache = {"via": [_parse_via(v)]}
+        else:
+            cache = {"_top_via": _parse_via(v)}
+        call_id = values[last["call-id"]]
+        if not call_id or " " in call_id or "\t" in call_id:
+            return None
+        cseq = _parse_cseq(values[last["cseq"]])
+        if method is not None and cseq.method != method:
+            return None
+        cache["call-id"] = call_id
+        cache["cseq"] = cseq
+        cache["from"] = _parse_addr(values[last["from"]])
+        cache["to"] = _parse_addr(values[last["to"]])
+        if "max-forwards" in last:
+            mf = _MAX_FORWARDS.get(values[last["max-forwards"]])
+            if mf is None:
+                return None
+            cache["max-forwards"] = mf
+        cl_text = values[last["content-length"]] if "content-length" in last else None
+    except (KeyError, ValueError, SipParseError, _Refold):
+        return None
+    h = Headers.__new__(Headers)
+    h._names = names
+    h._values = values
+    h._keys = keys
+    h._cache = cache
+    h._dirty = False
+    msg._headers = h
+    msg.extra = b""
+    body_start = end + 4
+    avail = len(data) - body_start
+    if cl_text is None:
+        msg._raw = data
+        msg._body = data[body_start:]
+    else:
+        if not cl_text.isdigit() or not cl_text.isascii() or len(cl_text) > 10:
+            return None
+        cl = int(cl_text)
+        if cl == avail:
+            msg._raw = data
+            msg._body = data[body_start:] if cl else b""
+        elif cl < avail:
+            stop = body_start + cl
+            msg._raw = data[:stop]
+            msg._body = data[body_start:stop]
+            msg.extra = data[stop:]
+        else:
+            return None
+    return msg  # type: ignore[return-value]
+
+
 def _guard(e: Exception) -> SipParseError:
     return SipParseError(f"malformed message ({type(e).__name__}: {e})"[:200])
 
@@ -263,6 +408,13 @@ def parse_message(
 
 
 def _parse_datagram(data: bytes, limits: Limits) -> Request | Response:
+    msg = _fast_datagram(data, limits)
+    if msg is not None:
+        return msg
+    return _general_datagram(data, limits)
+
+
+def _general_datagram(data: bytes, limits: Limits) -> Request | Response:
     start = 0
     if data.startswith((b"\r", b"\n")):
         start = len(data) - len(data.lstrip(b"\r\n"))

@@ -37,7 +37,7 @@ def _log_task_error(task: asyncio.Task[Any]) -> None:
 def spawn(aw: Any, name: str | None = None) -> asyncio.Task[Any]:
     """Run an awaitable as a background task whose failure is logged, never lost."""
     task: asyncio.Task[Any] = asyncio.ensure_future(aw)
-    if name is not None:
+    if name is not None and isinstance(task, asyncio.Task):
         task.set_name(name)
     _background.add(task)
     task.add_done_callback(_log_task_error)
@@ -145,6 +145,8 @@ class Emitter:
             except Exception:
                 log.exception("listener for %r raised", event)
                 continue
-            if inspect.isawaitable(result):
+            if result is not None and not isinstance(result, asyncio.Future) and (
+                    inspect.isawaitable(result)):
+                # a coroutine listener; a returned future (res.send()) runs on its own
                 spawn(result, name=f"{type(self).__name__}:{event}")
         return True

@@ -197,6 +197,30 @@ class SipMessage:
         return "request" if isinstance(self.msg, _SipRequest) else "response"
 
     @property
+    def method(self) -> str | None:
+        """Request method; for a response, the method of its CSeq."""
+        m = getattr(self.msg, "method", None)
+        if m is not None:
+            return str(m)
+        cseq = self.msg.get("CSeq")
+        return cseq.split()[-1] if cseq else None
+
+    @property
+    def uri(self) -> str | None:
+        u = getattr(self.msg, "uri", None)
+        return str(u) if u is not None else None
+
+    @property
+    def status(self) -> int | None:
+        st = getattr(self.msg, "status", None)
+        return int(st) if st is not None else None
+
+    @property
+    def reason(self) -> str | None:
+        r = getattr(self.msg, "reason", None)
+        return str(r) if r is not None else None
+
+    @property
     def call_id(self) -> str | None:
         return self.msg.get("Call-ID")
 

@@ -30,7 +30,7 @@ from drachtio.srf.response import IncomingResponse, Response
 from drachtio.srf.state import DialogDirection as _DialogDirection
 from drachtio.srf.state import DialogState as _DialogState
 from drachtio.srf.state import StateEmitter
-from drachtio.srf.uac import PendingAck, create_uac
+from drachtio.srf.uac import PendingAck, create_uac, normalize_uri
 from drachtio.srf.uas import LocalSdp, create_uas
 from drachtio.wire.client import ReconnectPolicy, ServerInfo, WireClient
 
@@ -411,10 +411,12 @@ class Srf(Emitter):
             raise TypeError(f"dialog_id must be a str, got {dialog_id!r}")
         check_auth_arg(auth)
         hdrs = normalize_headers(headers)
-        if proxy and not re.match(r"^sips?:", proxy, re.IGNORECASE):
-            proxy = f"sip:{proxy}"
+        if proxy:
+            proxy = normalize_uri(proxy)
+        if uri != "sip:placeholder":
+            uri = normalize_uri(uri)  # adds "sip:" to a bare host[:port] or user@host
         agent = self._default_agent()
-        return agent.send_request(method.upper(), uri.strip(), hdrs, body,
+        return agent.send_request(method.upper(), uri, hdrs, body,
                                   dialog_id=dialog_id or "", proxy=proxy, auth=auth)
 
     async def create_uas(

@@ -128,6 +128,8 @@ async def create_uac(
             raise TypeError(f"{name} must be callable, got {cb!r}")
     check_auth_arg(auth)
     uri = normalize_uri(uri, called_number)
+    if proxy:
+        proxy = normalize_uri(proxy)
     hdrs = normalize_headers(headers)
     if calling_number:
         scheme = "sips" if uri.lower().startswith("sips:") else "sip"
@@ -255,6 +257,11 @@ async def create_uac(
     return make_dialog()
 
 
+def _ignore_failure(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.debug("CANCEL not sent: %s", fut.exception())
+
+
 def _recvonly(sdp: str) -> str:
     """The far end's SDP turned recvonly: the 3pcc 'black hole' answer of the reference."""
     try:
@@ -331,7 +338,7 @@ async def _attempt(
         # the caller gave up: CANCEL the INVITE if it is still pending
         if method == "INVITE" and req.final_response is None:
             try:
-                req.cancel()
+                req.cancel().add_done_callback(_ignore_failure)
             except Exception:
                 pass
         raise

@@ -515,3 +515,19 @@ async def test_register_over_tcp_binds_connection(engine, make_app):
     req = await tcp.recv()
     assert isinstance(req, Request) and req.method == "OPTIONS"
     await tcp.close()
+
+
+async def test_rfc2543_retransmission_matched(engine, make_app, peer):
+    """A request without the magic cookie in its branch (RFC 2543) is matched by the old
+    rules: its retransmission is absorbed, not handed to the app twice."""
+    app = await make_app(engine, "options")
+    port = engine.sip_port()
+    req = invite(peer.port, port, method="OPTIONS", call_id="2543-1", branch="oldbranch1")
+    peer.send(req, port)
+    ev = await app.next("sip")
+    peer.send(req, port)
+    await app.expect_none(0.2)
+    await app.call(["sip", ev.tokens[8], ""], answer(ev.tokens[8], 200, "OK", req))
+    assert (await peer.recv()).status == 200
+    peer.send(req, port)
+    assert (await peer.recv()).status == 200

@@ -55,10 +55,11 @@ def free_port(span: int = 1) -> int:
 
 @contextlib.asynccontextmanager
 async def running_engine(**cfg: object) -> AsyncIterator[Engine]:
-    config = EngineConfig(
-        contacts=[f"sip:{HOST}:0;transport=udp,tcp"], admin_port=0, secret=SECRET,
-        **cfg,  # type: ignore[arg-type]
-    )
+    opts: dict[str, object] = {
+        "contacts": [f"sip:{HOST}:0;transport=udp,tcp"], "admin_port": 0, "secret": SECRET,
+        **cfg,
+    }
+    config = EngineConfig(**opts)  # type: ignore[arg-type]
     engine = Engine(config)
     await engine.start()
     try:

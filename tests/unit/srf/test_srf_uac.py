@@ -501,3 +501,11 @@ async def test_modify_late_offer_no_ack(app: Srf, engine: FakeEngine) -> None:
     second = await engine.next_sent(start, lambda s: s.method == "INVITE" and s is not reinv)
     engine.deliver_response(second, 200, body=SDP_B, headers=CONTACT_B)
     await asyncio.wait_for(nxt, 3)
+
+
+async def test_request_uri_and_proxy_get_a_scheme(app: Srf, engine: FakeEngine) -> None:
+    start = len(engine.sent)
+    await app.request("127.0.0.1:5080", method="options", proxy="10.0.0.1:5060")
+    sent = await engine.wait_request("OPTIONS", start)
+    assert (sent.msg.sip or "").startswith("OPTIONS sip:127.0.0.1:5080 SIP/2.0\r\n")
+    assert sent.msg.tokens[1:] == ["sip", "", "", "sip:10.0.0.1:5060"]
