@@ -288,8 +288,8 @@ async def start(
         info = channel.open()
         await srf.wait_ready(agent)
     except BaseException:
-        if agent is not None and agent in srf.agents:
-            srf._agents.remove(agent)
+        if agent is not None:
+            srf.detach(agent)
         channel.close()
         if owns:
             await engine.stop()

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import re
 import socket
+from collections import deque
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -38,7 +39,14 @@ from drachtio.engine.ids import new_branch, new_id, new_tag
 from drachtio.engine.msgutil import freeze, stamp_via, stateless_response
 from drachtio.engine.records import ClientTxn, Dest, DialogRec, ServerTxn
 from drachtio.engine.timers import TimerHeap
-from drachtio.engine.transport import LocalTransport, Source, TcpConnection, TransportManager
+from drachtio.engine.transport import (
+    LocalTransport,
+    Source,
+    TcpConnection,
+    TransportFactory,
+    TransportManager,
+    Transports,
+)
 from drachtio.sip import (
     Limits,
     Message,
@@ -90,18 +98,28 @@ _ROUTED_WITH_TO_TAG = frozenset(
 REASON_CANCEL_AFTER_200 = 'SIP ;cause=200 ;text="CANCEL after 200 OK"'
 REASON_CANCEL_RACE = 'SIP ;cause=200 ;text="ACK-BYE due to cancel race condition"'
 
+#: ``fn(direction, proto, local, remote, data)``: one SIP message crossing a transport
+TraceHook = Callable[[str, str, tuple[str, int], tuple[str, int], bytes], None]
+
 
 class _Residue:
     """What is left of a finished server transaction while it absorbs retransmissions: the
-    bytes of its final response (None: absorb silently). Keeps ~1 KB instead of the parsed
-    request and response for 64*T1 (the difference is ~10 KB per call)."""
+    bytes of its final response (None: absorb silently) and where they go. Keeps ~1 KB
+    instead of the parsed request and response for 64*T1 (the difference is ~10 KB per
+    call), in one object the collector tracks: no timer, closure or ``Dest`` of its own
+    (residues all live equally long, so they expire from a FIFO)."""
 
-    __slots__ = ("data", "dest", "timer")
+    __slots__ = ("conn", "data", "expires", "host", "key", "local", "port")
 
-    def __init__(self, data: bytes | None, dest: Dest) -> None:
+    def __init__(self, key: TransactionKey, data: bytes | None, dest: Dest,
+                 expires: float) -> None:
+        self.key = key
         self.data = data
-        self.dest = dest
-        self.timer: Any = None
+        self.local = dest.local
+        self.host = dest.host
+        self.port = dest.port
+        self.conn = dest.conn
+        self.expires = expires
 
 
 class DestError(ValueError):
@@ -111,11 +129,20 @@ class DestError(ValueError):
 class Engine:
     """A drachtio-compatible SIP server: ``await Engine(cfg).start()``."""
 
-    def __init__(self, config: EngineConfig | None = None) -> None:
+    def __init__(self, config: EngineConfig | None = None, *,
+                 transport_factory: TransportFactory | None = None) -> None:
+        """``transport_factory`` replaces the socket transports (``TransportManager``), e.g.
+        with ``drachtio.engine.memtransport.memory_transports(net.bind)`` in tests."""
         cfg = config if config is not None else EngineConfig()
         if not isinstance(cfg, EngineConfig):
             raise TypeError(f"Engine() takes an EngineConfig, got {type(cfg).__name__}")
+        if transport_factory is not None and not callable(transport_factory):
+            raise TypeError("transport_factory must be callable (contacts, **callbacks) -> "
+                            f"transports, got {type(transport_factory).__name__}")
         self.config = cfg
+        self.transport_factory: TransportFactory = (
+            transport_factory if transport_factory is not None else TransportManager)
+        self._tracers: list[TraceHook] = []
         t1x64 = cfg.t1x64
         self.timer_config = TimerConfig(
             t1=cfg.t1, t2=max(cfg.t2, cfg.t1), t4=cfg.t4, t1x64=cfg.timer_h,
@@ -127,6 +154,7 @@ class Engine:
         self.control = ControlHandler(self)
         self.server_txns: dict[TransactionKey, ServerTxn] = {}
         self.residues: dict[TransactionKey, _Residue] = {}
+        self._residue_fifo: deque[_Residue] = deque()
         #: (user, host) of Contacts registered/subscribed over TCP -> (connection, expiry):
         #: requests to them reuse that connection (wire-protocol.md 5.8)
         self.bindings: dict[tuple[str, str], tuple[TcpConnection, float]] = {}
@@ -143,7 +171,7 @@ class Engine:
         #: requests without To tag in progress, by (From tag, Call-ID, CSeq, method) -> key,
         #: to spot merged requests (RFC 3261 8.2.2.2: 482)
         self.merged: dict[tuple[str, str, int, str], TransactionKey] = {}
-        self.transports: TransportManager | None = None
+        self.transports: Transports | None = None
         self.timers: TimerHeap | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._admin: asyncio.Server | None = None
@@ -169,7 +197,7 @@ class Engine:
         loop = asyncio.get_running_loop()
         self.loop = loop
         self.timers = TimerHeap(loop)
-        tm = TransportManager(
+        tm = self.transport_factory(
             self.config.contact_list(),
             on_datagram=self._on_datagram,
             on_stream_message=self._on_stream_message,
@@ -240,6 +268,41 @@ class Engine:
         raise ValueError(f"no {proto} transport")
 
     # ---------------------------------------------------------------------------------------
+    # tracing
+
+    def on_trace(self, fn: TraceHook) -> None:
+        """Call ``fn(direction, proto, local, remote, data)`` for every SIP message sent
+        (``"out"``) and received (``"in"``, the bytes as they arrived, before parsing).
+
+        ``local``/``remote`` are ``(host, port)``. ``fn`` runs on the engine's stack: keep it
+        quick; an exception in it is logged and ignored. Without hooks tracing costs nothing.
+        """
+        if not callable(fn):
+            raise TypeError(f"on_trace() needs a callable, got {type(fn).__name__}")
+        self._tracers.append(fn)
+
+    def off_trace(self, fn: TraceHook) -> None:
+        """Stop calling ``fn`` (no error if it was not registered)."""
+        try:
+            self._tracers.remove(fn)
+        except ValueError:
+            pass
+
+    def _trace(self, direction: str, proto: str, local: tuple[str, int],
+               remote: tuple[str, int], data: bytes) -> None:
+        for fn in tuple(self._tracers):
+            try:
+                fn(direction, proto, local, remote, data)
+            except Exception:
+                log.exception("trace hook %r failed", fn)
+
+    def _trace_out(self, dest: Dest, data: bytes) -> None:
+        local = dest.local
+        conn = dest.conn
+        remote = conn.remote if conn is not None and not conn.closed else (dest.host, dest.port)
+        self._trace("out", local.proto, (local.host, local.port), remote, data)
+
+    # ---------------------------------------------------------------------------------------
     # apps
 
     def attach(self, link: AppLink, name: str = "", *, authenticated: bool = True) -> AppSession:
@@ -264,12 +327,15 @@ class Engine:
                 self._give_up_pending(st, 503)
         self.proxy.app_closed(session)
 
-    def _cdr(self, kind: str, source: str, data: bytes, extra: str | None = None) -> None:
+    def _cdr(self, kind: str, source: str, msg: Message | None, extra: str | None = None) -> None:
+        """``cdr:<kind>`` to the next app that routed it; ``msg`` is frozen (or unchanged
+        since it was received), so it travels as ``parsed`` too."""
         if not self.config.cdrs:
             return
         s = self.routes.pick("cdr:" + kind)
         if s is not None:
-            s.send(frames.cdr(kind, source, data, extra))
+            data = msg.to_bytes() if msg is not None else b""
+            s.send(frames.cdr(kind, source, data, extra, msg))
 
     # ---------------------------------------------------------------------------------------
     # timers and machines
@@ -279,7 +345,7 @@ class Engine:
         return self.loop.time()
 
     def _schedule(self, rec: Any, wake: Callable[[float], None]) -> None:
-        """(Re-)arm ``rec.timer`` for ``rec.machine.next_timer()``."""
+        """(Re-)arm ``rec.timer`` for ``rec.machine.next_timer()``; ``wake(now)`` then."""
         nt = rec.machine.next_timer()
         t = rec.timer
         if nt is None:
@@ -310,8 +376,8 @@ class Engine:
                              st.request.call_id)
             elif t is TransportError:
                 log.info("transport error answering %s", st.request.method)
-        if st.wake is not None:
-            self._schedule(st, st.wake)
+        if st.live:
+            self._schedule(st, st)
 
     def _wake_server(self, st: ServerTxn, now: float) -> None:
         st.timer = None
@@ -319,7 +385,7 @@ class Engine:
 
     def _server_done(self, st: ServerTxn) -> None:
         self._forget_early(st)
-        st.wake = None  # break the st -> partial -> st cycle so refcounting frees it
+        st.live = False
         if st.timer is not None:
             st.timer.cancel()
             st.timer = None
@@ -345,8 +411,7 @@ class Engine:
             dest = Dest(src.local, src.host, req.top_via.port or 5060, src.conn)
         else:
             dest = Dest(src.local, src.host, src.port)
-        st = ServerTxn(key, machine, req, dest)
-        st.wake = partial(self._wake_server, st)
+        st = ServerTxn(key, machine, req, dest, self)
         st.created = self.now()
         self.server_txns[key] = st
         if req.to.tag is None:
@@ -371,15 +436,17 @@ class Engine:
         if self.server_txns.get(key) is not st:
             return
         self._server_done(st)
-        res = _Residue(data, st.dest)
+        res = _Residue(key, data, st.dest, self.now() + self.timer_config.timeout)
         self.residues[key] = res
-        assert self.timers is not None
+        self._residue_fifo.append(res)
 
-        def expire(now: float) -> None:
-            if self.residues.get(key) is res:
-                del self.residues[key]
-
-        res.timer = self.timers.call_later(self.timer_config.timeout, expire)
+    def _expire_residues(self, now: float) -> None:
+        fifo = self._residue_fifo
+        residues = self.residues
+        while fifo and fifo[0].expires <= now:
+            res = fifo.popleft()
+            if residues.get(res.key) is res:
+                del residues[res.key]
 
     def _residue_hit(self, key: TransactionKey) -> bool:
         """A retransmission of a finished transaction: re-send its answer. True if handled."""
@@ -387,7 +454,7 @@ class Engine:
         if res is None:
             return False
         if res.data is not None:
-            self._send_bytes(res.dest, res.data)
+            self._send_bytes(Dest(res.local, res.host, res.port, res.conn), res.data)
         return True
 
     def _reply(self, st: ServerTxn, status: int, reason: str | None = None,
@@ -421,23 +488,30 @@ class Engine:
         for a in actions:
             t = type(a)
             if t is SendMessage:
-                self._send(ct.dest, a.msg, ct.errback)
+                self._send(ct.dest, a.msg, ct.transport_error)
             elif t is DeliverResponse:
-                if ct.on_response is not None:
-                    try:
+                try:
+                    if ct.relay:
+                        self._uac_response(ct, a.msg, a.retransmission)
+                    elif ct.on_response is not None:
                         ct.on_response(ct, a.msg, a.retransmission)
-                    except Exception:
-                        log.exception("error handling response %s", a.msg.status)
+                except Exception:
+                    log.exception("error handling response %s", a.msg.status)
             elif t is TransactionTerminated:
                 self._client_done(ct)
                 return
             elif t is TransactionTimeout:
                 if ct.on_timeout is not None:
                     ct.on_timeout(ct, a.timer)
-            elif t is TransportError and ct.on_error is not None:
-                ct.on_error(ct)
-        if ct.wake is not None:
-            self._schedule(ct, ct.wake)
+                else:
+                    self._synth_response(ct, 408, "Request Timeout")
+            elif t is TransportError:
+                if ct.on_error is not None:
+                    ct.on_error(ct)
+                else:
+                    self._synth_response(ct, 503, "Service Unavailable")
+        if ct.live:
+            self._schedule(ct, ct)
 
     def _wake_client(self, ct: ClientTxn, now: float) -> None:
         ct.timer = None
@@ -449,11 +523,13 @@ class Engine:
         self._run_client(ct, ct.machine.transport_error(self.now()))
 
     def _client_done(self, ct: ClientTxn) -> None:
-        ct.wake = None
-        ct.errback = None
+        ct.live = False
         if ct.timer is not None:
             ct.timer.cancel()
             ct.timer = None
+        if ct.timer_c is not None:  # frees the transaction now rather than in 185 s
+            ct.timer_c.cancel()
+            ct.timer_c = None
         if self.client_txns.get(ct.key) is ct:
             del self.client_txns[ct.key]
         if ct.id and self.client_by_id.get(ct.id) is ct:
@@ -469,20 +545,23 @@ class Engine:
         on_timeout: Callable[[ClientTxn, str], None] | None = None,
         on_error: Callable[[ClientTxn], None] | None = None,
         txn_id: str = "",
+        relay: bool = False,
     ) -> ClientTxn:
+        """Send ``req`` in a new client transaction. ``relay``: responses go to the owning
+        app (``_uac_response``); else to ``on_response``. Without ``on_timeout``/``on_error``
+        a timeout or transport error becomes a local 408/503 response."""
         reliable = dest.reliable
         if req.method == "INVITE":
             machine: Any = ClientInviteTransaction(req, reliable=reliable, timers=self.timer_config)
         else:
             machine = ClientNonInviteTransaction(req, reliable=reliable, timers=self.timer_config)
         key = TransactionKey(req.top_via.branch or "", req.method)
-        ct = ClientTxn(key, machine, req, dest)
-        ct.wake = partial(self._wake_client, ct)
-        ct.errback = partial(self._client_transport_error, ct)
+        ct = ClientTxn(key, machine, req, dest, self)
         ct.owner = owner
+        ct.relay = relay
         ct.on_response = on_response
-        ct.on_timeout = on_timeout if on_timeout is not None else self._default_timeout
-        ct.on_error = on_error if on_error is not None else self._default_error
+        ct.on_timeout = on_timeout
+        ct.on_error = on_error
         ct.id = txn_id
         self.client_txns[key] = ct
         if txn_id:
@@ -490,20 +569,17 @@ class Engine:
         self._run_client(ct, machine.send(req, self.now()))
         return ct
 
-    def _default_timeout(self, ct: ClientTxn, timer: str) -> None:
-        self._synth_response(ct, 408, "Request Timeout")
-
-    def _default_error(self, ct: ClientTxn) -> None:
-        self._synth_response(ct, 503, "Service Unavailable")
-
     def _synth_response(self, ct: ClientTxn, status: int, reason: str) -> None:
         """A locally generated final response for a request that got none (timeout, error)."""
-        if ct.final or ct.on_response is None:
+        if ct.final or (ct.on_response is None and not ct.relay):
             return
         resp = stateless_response(ct.request, status, reason)
         ct.final = status
         try:
-            ct.on_response(ct, resp, False)
+            if ct.relay:
+                self._uac_response(ct, resp, False)
+            elif ct.on_response is not None:
+                ct.on_response(ct, resp, False)
         except Exception:
             log.exception("error handling synthesized %s", status)
 
@@ -512,10 +588,14 @@ class Engine:
 
     def _send(self, dest: Dest, msg: Message, on_error: Callable[[], None] | None = None) -> None:
         data = msg.to_bytes()
+        if self._tracers:
+            self._trace_out(dest, data)
         assert self.transports is not None
         self.transports.send(dest.local, dest.host, dest.port, data, dest.conn, on_error)
 
     def _send_bytes(self, dest: Dest, data: bytes) -> None:
+        if self._tracers:
+            self._trace_out(dest, data)
         assert self.transports is not None
         self.transports.send(dest.local, dest.host, dest.port, data, dest.conn, None)
 
@@ -589,6 +669,8 @@ class Engine:
     def _on_datagram(self, local: LocalTransport, data: bytes, addr: tuple[str, int]) -> None:
         if len(data) < 8 and not data.strip():
             return  # keep-alive
+        if self._tracers:
+            self._trace("in", local.proto, (local.host, local.port), addr, data)
         src = Source(local, addr[0], addr[1])
         try:
             msg = parse_message(data, self.limits)
@@ -600,13 +682,26 @@ class Engine:
     def _on_stream_message(self, conn: TcpConnection, msg: Message) -> None:
         src = conn.source
         assert src is not None
+        if self._tracers:
+            self._trace_stream_in(conn, msg)
         self._on_message(msg, src)  # type: ignore[arg-type]
+
+    def _trace_stream_in(self, conn: TcpConnection, msg: Message) -> None:
+        try:
+            data = msg.to_bytes()  # unmodified yet: the bytes as framed off the stream
+        except Exception:
+            log.debug("cannot trace a stream message", exc_info=True)
+            return
+        local = conn.local
+        self._trace("in", local.proto, (local.host, local.port), conn.remote, data)
 
     def _on_stream_error(self, conn: TcpConnection, err: SipParseError) -> None:
         src = conn.source
         if src is not None:
             for m in getattr(err, "preceding", ()):
                 try:
+                    if self._tracers:
+                        self._trace_stream_in(conn, m)
                     self._on_message(m, src)
                 except Exception:
                     log.exception("error handling SIP message")
@@ -709,11 +804,11 @@ class Engine:
         data = freeze(req)
         if app is None:
             if method == "INVITE":
-                self._cdr("attempt", "network", data)
+                self._cdr("attempt", "network", req)
             self._reply(st, 503, "Service Unavailable")
             if method == "INVITE":
-                self._cdr("stop", "application", st.machine.last_response.to_bytes()
-                          if st.machine.last_response else data, "call-rejected")
+                self._cdr("stop", "application", st.machine.last_response or req,
+                          "call-rejected")
             return
         self._hand_to_app(st, app, data, src)
 
@@ -723,9 +818,9 @@ class Engine:
         st.size = len(data)
         self.pending_app[st.id] = st
         app.send(frames.sip_new_request(data, src.proto, src.host, src.port, st.id,
-                                        src.local.host, src.local.port))
+                                        src.local.host, src.local.port, st.request))
         if st.request.method == "INVITE":
-            self._cdr("attempt", "network", data)
+            self._cdr("attempt", "network", st.request)
 
     def _in_dialog_request(self, req: Request, src: Source, key: TransactionKey) -> None:
         method = req.method
@@ -772,7 +867,7 @@ class Engine:
         self.pending_app[st.id] = st
         if method == "BYE":
             self._end_dialog(rec)
-            self._cdr("stop", "network", data, "normal-release")
+            self._cdr("stop", "network", req, "normal-release")
         elif method == "PRACK":
             self._prack_received(rec, req)
         elif method == "NOTIFY" and rec.dialog.method == "SUBSCRIBE":
@@ -780,7 +875,7 @@ class Engine:
             if state.startswith("terminated"):
                 self._end_dialog(rec)
         owner.send(frames.sip_in_dialog(data, "network", src.proto, src.host, src.port,
-                                        st.id, rec.id))
+                                        st.id, rec.id, req))
 
     def _on_ack(self, req: Request, src: Source) -> None:
         key = transaction_key_for_request(req)
@@ -842,8 +937,8 @@ class Engine:
             data = freeze(req)
             if inv.owner is not None and not inv.owner.closed:
                 inv.owner.send(frames.sip_in_dialog(data, "network", src.proto, src.host,
-                                                    src.port, inv.id, did))
-            self._cdr("stop", "network", data, "call-canceled")
+                                                    src.port, inv.id, did, req))
+            self._cdr("stop", "network", req, "call-canceled")
             return
         if 200 <= inv.final < 300:
             # the reference answers 481 and hangs the call up
@@ -912,6 +1007,16 @@ class Engine:
         for rel in list(rec.rel_pending.values()):
             rel.stop()
         rec.rel_pending.clear()
+        # what only a live dialog needs: our ACK (re-sent on 2xx retransmissions, found
+        # through the dialog table it just left) and the INVITE transaction that waits
+        # 64*T1 in Accepted for them (RFC 6026) - freed now rather than 32 s later
+        rec.ack = rec.ack_dest = None
+        ct = rec.uac_invite
+        if ct is not None:
+            rec.uac_invite = None
+            if ct.live and ct.machine.state is _S.ACCEPTED and not any(
+                    r.uac_invite is ct for r in self.dialogs_by_call.get(rec.dialog.call_id, ())):
+                self._client_done(ct)
 
     def get_dialog(self, did: str) -> DialogRec | None:
         rec = self.dialogs_by_id.get(did)
@@ -983,7 +1088,7 @@ class Engine:
                     src = ack_src
                     owner.send(frames.sip_in_dialog(
                         data, "network", "", src.host if src else "", src.port if src else "",
-                        rec.invite_txn_id, rec.id))
+                        rec.invite_txn_id, rec.id, ack))
             elif t is SendBye:
                 rec.ack_waiter = None
                 self._system_bye(rec, a.reason)
@@ -1032,8 +1137,8 @@ class Engine:
         owner = rec.owner
         if owner is not None and not owner.closed:
             owner.send(frames.sip_in_dialog(data, "application", dest.proto, dest.host,
-                                            dest.port, "unsolicited", rec.id))
-        self._cdr("stop", "application", data, cdr_reason)
+                                            dest.port, "unsolicited", rec.id, bye))
+        self._cdr("stop", "application", bye, cdr_reason)
 
     # reliable provisional responses (UAS, RFC 3262) ----------------------------------------
 
@@ -1062,6 +1167,7 @@ class Engine:
         """Once a second: forget requests the app never answered (the reference: 64 s)."""
         try:
             now = self.now()
+            self._expire_residues(now)
             limit = self.config.app_response_timeout
             timer_c = self.config.timer_c
             for st in list(self.pending_app.values()):
@@ -1085,7 +1191,7 @@ class Engine:
             self._reply(st, status)
             if st.request.method == "INVITE":
                 lr = st.machine.last_response
-                self._cdr("stop", "application", lr.to_bytes() if lr else b"", "call-rejected")
+                self._cdr("stop", "application", lr, "call-rejected")
             return
         if st.final == 0:
             # keep absorbing retransmissions for a while, then forget the transaction
@@ -1185,10 +1291,10 @@ class Engine:
                     if rec is not None:
                         self._start_waiter(rec, st, resp)
                     if not in_dialog:
-                        self._cdr("start", "application", data, "uas")
+                        self._cdr("start", "application", resp, "uas")
                 else:
                     if not in_dialog:
-                        self._cdr("stop", "application", data, "call-rejected")
+                        self._cdr("stop", "application", resp, "call-rejected")
                         early = self.dialogs_by_tags.get(
                             (req.call_id, st.to_tag or "", req.from_.tag or ""))
                         if early is not None and early.dialog.early:
@@ -1199,7 +1305,7 @@ class Engine:
                     and status in (200, 202)):
                 self._bind_contacts(st, resp)
         session.send(frames.ok_response_sent(msg_id, data, st.dest.proto, st.dest.host,
-                                             st.dest.port, txn_id, did))
+                                             st.dest.port, txn_id, did, resp))
 
     def _bind_contacts(self, st: ServerTxn, resp: Response) -> None:
         """Remember the TCP connection a REGISTER/SUBSCRIBE came on for its Contacts."""
@@ -1403,19 +1509,21 @@ class Engine:
         data = freeze(req)
         txn_id = new_id()
         method = req.method
-        ct = self._start_client(req, dest, owner=session, on_response=self._uac_response,
+        ct = self._start_client(req, dest, owner=session, relay=True,
                                 txn_id=txn_id)
         if method in ("INVITE", "SUBSCRIBE"):
             ct.dialog_id = dialog_id(req.call_id, req.from_.tag or "")
         session.send(frames.ok_request_sent(msg_id, data, local.proto, local.host, local.port,
-                                            txn_id))
+                                            txn_id, req))
         if method == "INVITE":
-            self._cdr("attempt", "application", data)
+            self._cdr("attempt", "application", req)
             # an INVITE that rings for ever would be kept for ever: CANCEL it after timer C
             assert self.timers is not None
-            self.timers.call_later(self.config.timer_c, lambda now: self._uac_timer_c(ct))
+            ct.timer_c = self.timers.call_later(self.config.timer_c,
+                                                partial(self._uac_timer_c, ct))
 
-    def _uac_timer_c(self, ct: ClientTxn) -> None:
+    def _uac_timer_c(self, ct: ClientTxn, now: float = 0.0) -> None:
+        ct.timer_c = None
         if ct.final or ct.machine.terminated or ct.cancelled:
             return
         log.info("INVITE %s got no final response in %.0f s: cancelling", ct.request.call_id,
@@ -1446,6 +1554,8 @@ class Engine:
                     return
                 ct.final = status
                 rec = self._uac_dialog(ct, resp, existing)
+                if rec is not None:
+                    rec.uac_invite = ct
                 if not alive or rec is None:
                     # nobody will ACK: do it ourselves and hang up
                     if rec is not None:
@@ -1454,8 +1564,8 @@ class Engine:
                 if ct.cancelled:
                     rec.bye_after_ack = REASON_CANCEL_RACE
                 self.session_timers.after_2xx(rec, req, resp, we_sent_request=True)
-                data = freeze(resp)
-                self._cdr("start", "network", data, "uac")
+                freeze(resp)
+                self._cdr("start", "network", resp, "uac")
             elif 100 < status < 200 and resp.to.tag and resp.has("RSeq"):
                 tags = (resp.call_id, resp.from_.tag or "", resp.to.tag or "")
                 existing = self.dialogs_by_tags.get(tags)
@@ -1472,8 +1582,8 @@ class Engine:
                 ct.final = status
                 ct.cancel = None
                 self._remember_failure(ct)
-                data = freeze(resp)
-                self._cdr("stop", "network", data,
+                freeze(resp)
+                self._cdr("stop", "network", resp,
                           "call-canceled" if status == 487 else "call-rejected")
                 for r in self._dialogs_for_call_id(resp.call_id):
                     if r.dialog.early and not r.dialog.is_uas and r.id == ct.dialog_id:
@@ -1522,7 +1632,7 @@ class Engine:
         data = freeze(resp)
         src = ct.dest
         owner.send(frames.sip_in_dialog(data, "network", src.proto, src.host, src.port,
-                                        ct.id, did))
+                                        ct.id, did, resp))
 
     def _remember_failure(self, ct: ClientTxn) -> None:
         """For a while, an ACK the app sends for this failed INVITE gets the reference's NOK."""
@@ -1625,7 +1735,7 @@ class Engine:
             return
         data = freeze(req)
         txn_id = new_id()
-        ct = self._start_client(req, dest, owner=session, on_response=self._uac_response,
+        ct = self._start_client(req, dest, owner=session, relay=True,
                                 txn_id=txn_id)
         ct.dialog = rec
         ct.dialog_id = rec.id
@@ -1633,9 +1743,9 @@ class Engine:
             rec.pending_invite = ct
         elif method == "BYE":
             self._stop_waiter(rec)
-            self._cdr("stop", "application", data, "normal-release")
+            self._cdr("stop", "application", req, "normal-release")
         session.send(frames.ok_request_sent(msg_id, data, local.proto, local.host, local.port,
-                                            txn_id))
+                                            txn_id, req))
 
     def _app_ack(self, session: AppSession, msg_id: str, rec: DialogRec, app: AppSip) -> None:
         try:
@@ -1657,7 +1767,7 @@ class Engine:
             rec.local_sdp = ack.body
         self._send(dest, ack)
         session.send(frames.ok_request_sent(msg_id, data, local.proto, local.host, local.port,
-                                            new_id()))
+                                            new_id(), ack))
         if rec.bye_after_ack:
             reason, rec.bye_after_ack = rec.bye_after_ack, None
             self._system_bye(rec, reason)
@@ -1683,7 +1793,7 @@ class Engine:
         else:
             self._start_client(cancel, ct.dest)
         session.send(frames.ok_request_sent(msg_id, data, local.proto, local.host, local.port,
-                                            new_id()))
+                                            new_id(), cancel))
 
     def _send_pending_cancel(self, ct: ClientTxn) -> None:
         cancel, ct.cancel = ct.cancel, None

@@ -2,12 +2,23 @@
 
 srf reads these by position (wire-protocol.md sections 2-3), so each shape is built in
 exactly one function here.
+
+Frames that carry a SIP message also take the message object (``parsed``): an in-process app
+(embedded mode) reads it from ``ControlMessage.parsed`` instead of parsing the text again; the
+TCP control link serialises only the text. The engine passes only objects it no longer
+changes (received messages after their Via was stamped, messages it built and froze), and the
+app must treat them as read-only.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from drachtio.engine.ids import new_id, wire_time
 from drachtio.wire.codec import ControlMessage
+
+if TYPE_CHECKING:
+    from drachtio.sip import Message
 
 __all__ = [
     "cdr",
@@ -34,12 +45,13 @@ def sip_new_request(
     txn_id: str,
     local_host: str,
     local_port: int,
+    parsed: Message | None = None,
 ) -> ControlMessage:
     """``<uuid>|sip|network|<bytes>|<proto>|<host>|<port>|<time>|<txnId>||<lhost>|<lport>|``"""
     return ControlMessage(
         [new_id(), "sip", "network", str(len(data)), proto, src_host, str(src_port),
          wire_time(), txn_id, "", local_host, str(local_port), ""],
-        _text(data),
+        _text(data), parsed,
     )
 
 
@@ -51,12 +63,13 @@ def sip_in_dialog(
     port: int | str,
     txn_id: str,
     dialog_id: str,
+    parsed: Message | None = None,
 ) -> ControlMessage:
     """``<uuid>|sip|<source>|<bytes>|<proto>|<host>|<port>|<time>|<txnId>|<dialogId>|``"""
     return ControlMessage(
         [new_id(), "sip", source, str(len(data)), proto, host, str(port), wire_time(),
          txn_id, dialog_id, ""],
-        _text(data),
+        _text(data), parsed,
     )
 
 
@@ -71,13 +84,14 @@ def nok(msg_id: str, reason: str, word: str = "NOK") -> ControlMessage:
 
 
 def ok_request_sent(
-    msg_id: str, data: bytes, proto: str, local_host: str, local_port: int, txn_id: str
+    msg_id: str, data: bytes, proto: str, local_host: str, local_port: int, txn_id: str,
+    parsed: Message | None = None,
 ) -> ControlMessage:
     """``OK|application|<bytes>|<proto>|<lhost>|<lport>|<time>|<txnId>|Msg sent:|``"""
     return ControlMessage(
         [new_id(), "response", msg_id, "OK", "application", str(len(data)), proto, local_host,
          str(local_port), wire_time(), txn_id, "Msg sent:", ""],
-        _text(data),
+        _text(data), parsed,
     )
 
 
@@ -89,23 +103,24 @@ def ok_response_sent(
     remote_port: int,
     txn_id: str,
     dialog_id: str,
+    parsed: Message | None = None,
 ) -> ControlMessage:
     """``OK|application|<bytes>|<proto>|<rhost>|<rport>|<time>|<txnId>|<dialogId>||Msg sent:|``"""
     return ControlMessage(
         [new_id(), "response", msg_id, "OK", "application", str(len(data)), proto, remote_host,
          str(remote_port), wire_time(), txn_id, dialog_id, "", "Msg sent:", ""],
-        _text(data),
+        _text(data), parsed,
     )
 
 
 def ok_proxy_response(
-    msg_id: str, data: bytes, proto: str, host: str, port: int
+    msg_id: str, data: bytes, proto: str, host: str, port: int, parsed: Message | None = None
 ) -> ControlMessage:
     """``OK|network|<bytes>|<proto>|<host>|<port>|<time>|||continue`` (token 12 = continue)."""
     return ControlMessage(
         [new_id(), "response", msg_id, "OK", "network", str(len(data)), proto, host, str(port),
          wire_time(), "", "", "continue"],
-        _text(data),
+        _text(data), parsed,
     )
 
 
@@ -113,9 +128,10 @@ def ok_proxy_done(msg_id: str) -> ControlMessage:
     return ControlMessage([new_id(), "response", msg_id, "OK", "done"])
 
 
-def cdr(kind: str, source: str, data: bytes, extra: str | None = None) -> ControlMessage:
+def cdr(kind: str, source: str, data: bytes, extra: str | None = None,
+        parsed: Message | None = None) -> ControlMessage:
     """``<uuid>|cdr:<kind>|<source>|<time>[|<role or reason>]``"""
     tokens = [new_id(), f"cdr:{kind}", source, wire_time()]
     if extra is not None:
         tokens.append(extra)
-    return ControlMessage(tokens, _text(data))
+    return ControlMessage(tokens, _text(data), parsed)

@@ -145,7 +145,8 @@ class ProxyCore:
         eng.pending_app.pop(txn_id, None)
         st.proxy = ctx
         if req.method == "INVITE":
-            eng._cdr("attempt", "network", freeze(req))
+            freeze(req)
+            eng._cdr("attempt", "network", req)
             assert eng.timers is not None
             ctx.timer_c = eng.timers.call_later(eng.config.timer_c, lambda now: self._timer_c(ctx))
         if not ctx.full:
@@ -274,7 +275,8 @@ class ProxyCore:
             self._forward_up(ctx, resp)
             self._report(ctx, branch, resp)
             if first and ctx.st.request.method == "INVITE":
-                eng._cdr("start", "network", freeze(resp), "proxy-uac")
+                freeze(resp)
+                eng._cdr("start", "network", resp, "proxy-uac")
                 for other in ctx.branches:
                     if other is not branch and not other.done:
                         self._cancel_branch(other)
@@ -368,7 +370,7 @@ class ProxyCore:
         d = branch.dest
         data = freeze(resp)
         ctx.session.send(frames.ok_proxy_response(
-            ctx.msg_id, data, d.proto if d else "", d.host if d else "", d.port if d else 0))
+            ctx.msg_id, data, d.proto if d else "", d.host if d else "", d.port if d else 0, resp))
 
     def _maybe_finish(self, ctx: _ProxyContext) -> None:
         if not ctx.targets and all(b.done for b in ctx.branches):
@@ -397,7 +399,8 @@ class ProxyCore:
                 return
             self._forward_up(ctx, best)
             if ctx.st.request.method == "INVITE":
-                eng._cdr("stop", "network", freeze(best),
+                freeze(best)
+                eng._cdr("stop", "network", best,
                          "call-canceled" if best.status == 487 else "call-rejected")
         ctx.finished = True
         if ctx.full and not ctx.session.closed:
@@ -505,7 +508,8 @@ class ProxyCore:
                 on_error=lambda ct: eng._reply(st, 503),
             )
             if method == "BYE":
-                eng._cdr("stop", "network", freeze(req), "normal-release")
+                freeze(req)
+                eng._cdr("stop", "network", req, "normal-release")
 
         def fail(reason: str) -> None:
             if method != "ACK":

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from drachtio.engine.apps import AppSession
+    from drachtio.engine.engine import Engine
     from drachtio.engine.timers import TimerEntry
     from drachtio.engine.transport import LocalTransport, TcpConnection
     from drachtio.sip import Request, Response
@@ -48,16 +49,22 @@ class Dest:
 
 
 class ServerTxn:
-    """A server transaction (a request we received) and its app-facing identity."""
+    """A server transaction (a request we received) and its app-facing identity.
+
+    The record is its own timer callback (``txn(now)`` wakes its machine): no bound method
+    or partial per transaction for the collector to track. ``live`` turns false when it ends.
+    """
 
     __slots__ = (
         "app_timer",
         "created",
         "dest",
         "dialog",
+        "engine",
         "final",
         "id",
         "key",
+        "live",
         "machine",
         "owner",
         "proxy",
@@ -66,11 +73,12 @@ class ServerTxn:
         "size",
         "timer",
         "to_tag",
-        "wake",
     )
 
-    def __init__(self, key: TransactionKey, machine: Any, request: Request, dest: Dest) -> None:
-        self.wake: Callable[[float], None] | None = None
+    def __init__(self, key: TransactionKey, machine: Any, request: Request, dest: Dest,
+                 engine: Engine | None = None) -> None:
+        self.engine = engine
+        self.live = engine is not None
         self.key = key
         self.machine = machine
         self.request = request
@@ -87,9 +95,18 @@ class ServerTxn:
         self.proxy: Any = None  # ProxyContext when the app proxied this request
         self.size = 0
 
+    def __call__(self, now: float) -> None:
+        if self.engine is not None:
+            self.engine._wake_server(self, now)
+
 
 class ClientTxn:
-    """A client transaction (a request we sent) with callbacks for its outcome."""
+    """A client transaction (a request we sent) with callbacks for its outcome.
+
+    Like ``ServerTxn`` it is its own timer callback. ``relay``: responses go to the app that
+    sent the request (the engine's UAC path); otherwise to ``on_response`` if set. Timeouts
+    and transport errors without a callback become a local 408/503 response.
+    """
 
     __slots__ = (
         "cancel",
@@ -97,24 +114,29 @@ class ClientTxn:
         "dest",
         "dialog",
         "dialog_id",
-        "errback",
+        "engine",
         "final",
         "id",
         "key",
+        "live",
         "machine",
         "on_error",
         "on_response",
         "on_timeout",
         "owner",
+        "relay",
         "request",
         "timer",
+        "timer_c",
         "user",
-        "wake",
     )
 
-    def __init__(self, key: TransactionKey, machine: Any, request: Request, dest: Dest) -> None:
-        self.wake: Callable[[float], None] | None = None
-        self.errback: Callable[[], None] | None = None
+    def __init__(self, key: TransactionKey, machine: Any, request: Request, dest: Dest,
+                 engine: Engine | None = None) -> None:
+        self.engine = engine
+        self.live = engine is not None
+        self.relay = False
+        self.timer_c: TimerEntry | None = None  # app INVITEs: CANCEL without final answer
         self.key = key
         self.machine = machine
         self.request = request
@@ -131,6 +153,15 @@ class ClientTxn:
         self.cancelled = False
         self.final = 0
         self.user: Any = None  # owner-specific context (proxy branch ...)
+
+    def __call__(self, now: float) -> None:
+        if self.engine is not None:
+            self.engine._wake_client(self, now)
+
+    def transport_error(self) -> None:
+        """A send failed (TCP connect refused, connection lost...)."""
+        if self.live and self.engine is not None:
+            self.engine._client_transport_error(self)
 
 
 class DialogRec:
@@ -156,6 +187,7 @@ class DialogRec:
         "st_refresher",
         "st_timer",
         "terminated",
+        "uac_invite",
     )
 
     def __init__(self, dialog: Dialog, owner: AppSession | None, dest: Dest | None) -> None:
@@ -168,6 +200,7 @@ class DialogRec:
         self.ack_waiter_dest: Dest | None = None
         self.invite_txn_id = ""  # app txn id of the INVITE whose 2xx awaits ACK
         self.invite_st: ServerTxn | None = None  # that INVITE's transaction
+        self.uac_invite: ClientTxn | None = None  # UAC: the INVITE that created the dialog
         self.ack: Request | None = None  # our last ACK (re-sent on 2xx retransmissions)
         self.ack_dest: Dest | None = None
         self.bye_after_ack: str | None = None  # Reason text: BYE right after the app's ACK

@@ -14,7 +14,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from drachtio.engine.config import ContactSpec, is_ip, primary_ip
 from drachtio.sip import Limits, SipParseError, StreamParser
@@ -22,7 +22,15 @@ from drachtio.sip import Limits, SipParseError, StreamParser
 if TYPE_CHECKING:
     from drachtio.sip import Message
 
-__all__ = ["LocalTransport", "Source", "TcpConnection", "TransportManager"]
+__all__ = [
+    "LocalTransport",
+    "Source",
+    "TcpConnection",
+    "TransportFactory",
+    "TransportManager",
+    "TransportTable",
+    "Transports",
+]
 
 log = logging.getLogger("drachtio.engine")
 
@@ -204,8 +212,113 @@ class TcpConnection(asyncio.Protocol):
         self.closed = True
 
 
-class TransportManager:
-    """All listening transports plus the TCP connection table."""
+DatagramCallback = Callable[[LocalTransport, bytes, tuple[str, int]], None]
+StreamCallback = Callable[["TcpConnection", "Message"], None]
+StreamErrorCallback = Callable[["TcpConnection", SipParseError], None]
+
+
+class Transports(Protocol):
+    """What the engine needs from its transports (the seam ``Engine(transport_factory=)``).
+
+    ``TransportManager`` is the real one (sockets); ``drachtio.engine.memtransport`` moves
+    datagrams through an in-memory network for tests. Received messages go to the three
+    callbacks the engine hands to the factory; they are attributes so a test may wrap them.
+    """
+
+    locals: list[LocalTransport]
+    connections: dict[tuple[str, int], TcpConnection]
+    on_datagram: DatagramCallback
+    on_stream_message: StreamCallback
+    on_stream_error: StreamErrorCallback
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def hostports(self) -> list[str]: ...
+
+    def has_proto(self, proto: str) -> bool: ...
+
+    def select(self, proto: str, dest_host: str | None = None) -> LocalTransport | None: ...
+
+    def is_local_address(self, host: str, port: int | None, proto: str | None = None) -> bool: ...
+
+    def send(
+        self,
+        local: LocalTransport,
+        host: str,
+        port: int,
+        data: bytes,
+        conn: TcpConnection | None = None,
+        on_error: ErrorCallback | None = None,
+    ) -> None: ...
+
+
+class TransportFactory(Protocol):
+    """``factory(contacts, on_datagram=..., ...)`` -> ``Transports`` (the keywords are those of
+    ``TransportManager``; an implementation may ignore the ones it has no use for)."""
+
+    def __call__(
+        self,
+        contacts: list[ContactSpec],
+        *,
+        on_datagram: DatagramCallback,
+        on_stream_message: StreamCallback,
+        on_stream_error: StreamErrorCallback,
+        limits: Limits | None = None,
+        max_connections: int = 4096,
+        idle_timeout: float = 600.0,
+        udp_buffer_size: int = 0,
+    ) -> Transports: ...
+
+
+class TransportTable:
+    """The listening transports and the queries on them (shared by every implementation)."""
+
+    def __init__(self) -> None:
+        self.locals: list[LocalTransport] = []
+        self._by_proto: dict[str, list[LocalTransport]] = {}
+
+    def _add_local(self, local: LocalTransport) -> None:
+        self.locals.append(local)
+        self._by_proto.setdefault(local.proto, []).append(local)
+
+    def hostports(self) -> list[str]:
+        return [str(lt) for lt in self.locals]
+
+    def has_proto(self, proto: str) -> bool:
+        return proto in self._by_proto
+
+    def select(self, proto: str, dest_host: str | None = None) -> LocalTransport | None:
+        """The local transport to send on for ``proto`` towards ``dest_host``."""
+        cands = self._by_proto.get(proto)
+        if not cands:
+            return None
+        if len(cands) == 1 or dest_host is None:
+            return cands[0]
+        loop_dest = dest_host.startswith("127.") or dest_host in ("::1", "localhost")
+        for lt in cands:
+            loop_local = lt.bind_host.startswith("127.") or lt.bind_host == "::1"
+            if loop_local == loop_dest:
+                return lt
+        return cands[0]
+
+    def is_local_address(self, host: str, port: int | None, proto: str | None = None) -> bool:
+        """True if host:port is one of our SIP listening addresses (loop guard)."""
+        host = host.strip("[]").lower()
+        for lt in self.locals:
+            if proto is not None and lt.proto != proto:
+                continue
+            p = port if port is not None else 5060
+            if p != lt.port:
+                continue
+            if host in (lt.host.lower(), lt.bind_host.lower()) or host in lt.spec.dns_names:
+                return True
+        return False
+
+
+class TransportManager(TransportTable):
+    """All listening transports (real sockets) plus the TCP connection table."""
 
     def __init__(
         self,
@@ -219,6 +332,7 @@ class TransportManager:
         idle_timeout: float = 600.0,
         udp_buffer_size: int = 0,
     ) -> None:
+        super().__init__()
         self.contacts = contacts
         self.on_datagram = on_datagram
         self.on_stream_message = on_stream_message
@@ -227,12 +341,10 @@ class TransportManager:
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
         self.udp_buffer_size = udp_buffer_size
-        self.locals: list[LocalTransport] = []
         self.connections: dict[tuple[str, int], TcpConnection] = {}
         self._all_conns: set[TcpConnection] = set()
         self._sweeper: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._by_proto: dict[str, list[LocalTransport]] = {}
 
     # lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -273,8 +385,7 @@ class TransportManager:
                     raise
                 continue
             for lt in started:
-                self.locals.append(lt)
-                self._by_proto.setdefault(lt.proto, []).append(lt)
+                self._add_local(lt)
             return
 
     async def _bind(
@@ -329,40 +440,6 @@ class TransportManager:
                     pass
         self.connections.clear()
         self._all_conns.clear()
-
-    # queries -----------------------------------------------------------------------------
-    def hostports(self) -> list[str]:
-        return [str(lt) for lt in self.locals]
-
-    def has_proto(self, proto: str) -> bool:
-        return proto in self._by_proto
-
-    def select(self, proto: str, dest_host: str | None = None) -> LocalTransport | None:
-        """The local transport to send on for ``proto`` towards ``dest_host``."""
-        cands = self._by_proto.get(proto)
-        if not cands:
-            return None
-        if len(cands) == 1 or dest_host is None:
-            return cands[0]
-        loop_dest = dest_host.startswith("127.") or dest_host in ("::1", "localhost")
-        for lt in cands:
-            loop_local = lt.bind_host.startswith("127.") or lt.bind_host == "::1"
-            if loop_local == loop_dest:
-                return lt
-        return cands[0]
-
-    def is_local_address(self, host: str, port: int | None, proto: str | None = None) -> bool:
-        """True if host:port is one of our SIP listening addresses (loop guard)."""
-        host = host.strip("[]").lower()
-        for lt in self.locals:
-            if proto is not None and lt.proto != proto:
-                continue
-            p = port if port is not None else 5060
-            if p != lt.port:
-                continue
-            if host in (lt.host.lower(), lt.bind_host.lower()) or host in lt.spec.dns_names:
-                return True
-        return False
 
     # sending -----------------------------------------------------------------------------
     def send(

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drachtio.sip.errors import SipParseError
 from drachtio.sip.grammar import (
     LIST_HEADERS,
     PARAMS,
+    PVALUE,
     SIMPLE_PARAMS,
     TOKEN,
+    URI_CHAR,
     _scan_quoted,
     canonical_key,
     format_params,
@@ -92,10 +94,14 @@ _VIA_FAST_RE = re.compile(
     rf"(\[[0-9A-Fa-f:.]++\]|[A-Za-z0-9\-_.]++)(?:[ \t]*+:[ \t]*+([0-9]{{1,5}}+))?+"
     rf"({PARAMS})[ \t]*+"
 )
-#: The common shape, no optional whitespace: ``SIP/2.0/UDP host[:port][;params]``.
+#: The common shape, no optional whitespace: ``SIP/2.0/UDP host[:port][;params]``; a
+#: leading ``;branch=`` is captured too, so the hot path never scans the parameters.
 _VIA_QUICK_RE = re.compile(
-    rf"SIP/2\.0/([A-Za-z]+) ([A-Za-z0-9][A-Za-z0-9\-_.]*)(?::([0-9]{{1,5}}))?({SIMPLE_PARAMS})"
+    rf"SIP/2\.0/([A-Za-z]++) ([A-Za-z0-9][A-Za-z0-9\-_.]*+)(?::([0-9]{{1,5}}+))?+"
+    rf"((?:;branch=({PVALUE}+))?+{SIMPLE_PARAMS})"
 )
+#: Port text -> int for the ports seen (bounded): ``int()`` on text is slow.
+_PORTS: dict[str, int] = {}
 _VIA_SLOW_RE = re.compile(
     r"[ \t]*([^\s/]+)[ \t]*/[ \t]*([^\s/]+)[ \t]*/[ \t]*([^\s/;]+)[ \t]+([^;]+?)[ \t]*(;.*)?",
     re.S,
@@ -106,7 +112,7 @@ _HOST_FAST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-_.]*[A-Za-z0-9_.])?")
 class Via(_HasParams):
     """One Via value: ``SIP/2.0/UDP host:port;branch=...;rport;received=...``."""
 
-    __slots__ = ("_raw", "_snap", "host", "port", "protocol", "transport")
+    __slots__ = ("_branch", "_raw", "_snap", "host", "port", "protocol", "transport")
 
     def __init__(
         self,
@@ -129,6 +135,7 @@ class Via(_HasParams):
         self._params = dict(params) if params else {}
         self._psnap = None
         self._ptext = ""
+        self._branch: str | None = None
         self._raw: str | None = None
         self._snap: tuple[str, str, str, int | None] | None = None
 
@@ -137,23 +144,29 @@ class Via(_HasParams):
         via = cls.__new__(cls)
         m = _VIA_QUICK_RE.fullmatch(text)
         if m is not None:
-            transport, host, port, ptext = m.groups()
+            transport, host, port, ptext, via._branch = m.groups()
+            if not transport.isupper():
+                transport = transport.upper()
             via.protocol = "SIP/2.0"
-            via.transport = transport if transport.isupper() else transport.upper()
+            via.transport = transport
             via.host = host
-            if port is None:
-                via.port = None
-            else:
-                p = int(port)
-                if p > 65535:
-                    raise SipParseError(f"Via port {p} out of range")
-                via.port = p
+            if port is not None:
+                p = _PORTS.get(port)
+                if p is None:
+                    p = int(port)
+                    if p > 65535:
+                        raise SipParseError(f"Via port {p} out of range")
+                    if len(_PORTS) < 1024:
+                        _PORTS[port] = p
+                port = p
+            via.port = port
             via._ptext = ptext
             via._params = None
             via._psnap = None
             via._raw = text
-            via._snap = ("SIP/2.0", via.transport, host, via.port)
+            via._snap = ("SIP/2.0", transport, host, port)
             return via
+        via._branch = None
         m = _VIA_FAST_RE.fullmatch(text)
         if m is not None:
             name, version, transport, host, port, ptext = m.groups()
@@ -197,6 +210,9 @@ class Via(_HasParams):
         p = self._params
         if p is None:
             # Hot path: read the branch without building the params dict.
+            b = self._branch
+            if b is not None:
+                return b
             t = self._ptext
             i = t.find(";branch=")
             if i >= 0:
@@ -265,13 +281,15 @@ class Via(_HasParams):
 # ---------------------------------------------------------------------------------------
 # name-addr / addr-spec (From, To, Contact, Route, Record-Route, Refer-To, P-Asserted-Id...)
 # ---------------------------------------------------------------------------------------
-_URI_TEXT = r"[A-Za-z][A-Za-z0-9+\-.]*+:[^\s<>\"]++"
+_URI_TEXT = rf"[A-Za-z][A-Za-z0-9+\-.]*+:{URI_CHAR}++"
 _NA_FAST_RE = re.compile(
     rf"[ \t]*+(?:\"((?:[^\"\\\r\n]|\\[^\r\n])*+)\"[ \t]*+|({TOKEN}(?:[ \t]++{TOKEN})*+)?+[ \t]*+)"
     rf"<({_URI_TEXT})>({PARAMS})[ \t]*+"
 )
+#: The common shape; when ``;tag=`` is the only parameter its value is captured too.
 _NA_QUICK_RE = re.compile(
-    rf"(?:\"([^\"\\\r\n]*)\" ?|({TOKEN}(?: {TOKEN})*) ?)?<({_URI_TEXT})>({SIMPLE_PARAMS})"
+    rf"(?:\"([^\"\\\r\n]*+)\" ?|({TOKEN}+(?: {TOKEN}+)*+) ?)?<({_URI_TEXT})>"
+    rf"(;tag=({PVALUE}+)|{SIMPLE_PARAMS})"
 )
 _ADDR_SPEC_QUICK_RE = re.compile(
     rf"([A-Za-z][A-Za-z0-9+\-.]*+:[^\s<>\";,?]++)({SIMPLE_PARAMS})"
@@ -292,7 +310,7 @@ class NameAddr(_HasParams):
     on first access.
     """
 
-    __slots__ = ("_dsnap", "_raw", "_uri", "_uri_text", "display", "is_wildcard")
+    __slots__ = ("_dsnap", "_raw", "_tag", "_uri", "_uri_text", "display", "is_wildcard")
 
     def __init__(
         self,
@@ -314,6 +332,7 @@ class NameAddr(_HasParams):
         self._params = dict(params) if params else {}
         self._psnap = None
         self._ptext = ""
+        self._tag: str | None = None
         self.is_wildcard = False
         self._raw: str | None = None
         self._dsnap: str | None = None
@@ -328,9 +347,10 @@ class NameAddr(_HasParams):
         na._params = None
         m = _NA_QUICK_RE.fullmatch(text)
         if m is not None:
-            qdisp, tdisp, na._uri_text, na._ptext = m.groups()
+            qdisp, tdisp, na._uri_text, na._ptext, na._tag = m.groups()
             na.display = qdisp if qdisp is not None else tdisp
         else:
+            na._tag = None
             m = _ADDR_SPEC_QUICK_RE.fullmatch(text)
             if m is not None:
                 na._uri_text, na._ptext = m.groups()
@@ -384,6 +404,9 @@ class NameAddr(_HasParams):
     def tag(self) -> str | None:
         p = self._params
         if p is None:
+            t = self._tag
+            if t is not None:
+                return t
             t = self._ptext
             if not t:
                 return None
@@ -423,6 +446,7 @@ class NameAddr(_HasParams):
         new._uri_text = self._uri_text
         new.display = self.display
         new._ptext = self._ptext
+        new._tag = self._tag
         new._params = dict(self._params) if self._params is not None else None
         new._psnap = self._psnap
         new.is_wildcard = self.is_wildcard
@@ -1028,9 +1052,15 @@ class Headers:
     output keeps order and spelling. ``get_all`` splits comma lists (Via, Contact, Route,
     Supported...) correctly around quoted strings and ``<...>``. ``parsed`` builds typed
     views lazily and caches them until the header is changed.
+
+    Storage: ``_keys`` (canonical names), ``_names`` (as spelled), ``_values`` (stripped),
+    parallel lists. The parser's fast path leaves ``_names``/``_values`` unset and keeps
+    the split header block in ``_parts`` instead (``[start line, "\\x00" + name, raw
+    value, ...]``); the two lists are built from it on first use, since most messages are
+    answered or relayed without reading most of their headers.
     """
 
-    __slots__ = ("_cache", "_dirty", "_keys", "_names", "_values")
+    __slots__ = ("_cache", "_dirty", "_keys", "_names", "_parts", "_values")
 
     def __init__(self, items: Iterable[tuple[str, str]] | Headers | None = None) -> None:
         self._names: list[str] = []
@@ -1065,9 +1095,20 @@ class Headers:
         h._dirty = False
         return h
 
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, attr: str) -> Any:
+            # Called only for unset slots: build the lists a parsed message left lazy.
+            if attr == "_names" or attr == "_values":
+                parts = self._parts
+                self._names = [n[1:] for n in parts[1::2]]
+                self._values = list(map(str.strip, parts[2::2]))
+                return object.__getattribute__(self, attr)
+            raise AttributeError(f"'Headers' object has no attribute {attr!r}")
+
     # -- reading -----------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._names)
+        return len(self._keys)
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(zip(self._names, self._values, strict=True))

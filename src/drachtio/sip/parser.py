@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 from drachtio.sip.errors import DEFAULT_LIMITS, Limits, SipParseError
-from drachtio.sip.grammar import canonical_key, is_token, split_list
+from drachtio.sip.grammar import URI_CHAR, canonical_key, is_token, split_list
 from drachtio.sip.headers import PARSERS, CSeq, Headers, NameAddr, Via
 from drachtio.sip.message import _MISSING, Message, Request, Response
 
@@ -26,7 +26,7 @@ __all__ = ["StreamParser", "parse_message"]
 
 _LINE_SPLIT_RE = re.compile(r"\r?\n")
 _VERSION_RE = re.compile(r"SIP/\d+\.\d+", re.I)
-_REQ_URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*:[^\s<>\"]+")
+_REQ_URI_RE = re.compile(rf"[A-Za-z][A-Za-z0-9+\-.]*+:{URI_CHAR}++")
 _NAME_OK_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 
 
@@ -253,24 +253,91 @@ def _known_method(method: str) -> bool:
     return True
 
 
+class _Slow(Exception):
+    """Internal: the fast path declines; the general path takes the message."""
+
+
+class _MarkedKeyMap(dict[str, str]):
+    """``"\\x00" + name`` as spelled -> canonical key, for names the fast path takes.
+
+    Anything else (no marker, leading or inner whitespace, not a token) raises ``_Slow``
+    and is left to the general path, which also words the error.
+    """
+
+    def __missing__(self, marked: str) -> str:
+        name = marked[1:].rstrip(" \t")
+        if marked[:1] != "\x00" or _NAME_OK_RE.fullmatch(name) is None:
+            raise _Slow
+        key = canonical_key(name)
+        if len(self) < 4096:
+            self[marked] = key
+        return key
+
+
+_MARKED_KEYS = _MarkedKeyMap()
+
+#: What the fast path needs to know about one sequence of header names: the canonical
+#: keys, how many lines, where the core values sit in the split block (0: absent) and
+#: whether the top Via has Via lines below it.
+_Shape = tuple[tuple[str, ...], int, int, int, int, int, int, int, int, bool]
+#: Joined marked names -> _Shape. Peers send the same header names in the same order
+#: message after message, so this is nearly always a hit.
+_SHAPES: dict[str, _Shape] = {}
+
+
+def _new_shape(marked: list[str], joined: str) -> _Shape | None:
+    """The ``_Shape`` of a header block (``None``: the general path must look at it)."""
+    keys = list(map(_MARKED_KEYS.__getitem__, marked))  # _Slow for a bad name
+    count = keys.count
+    if (count("call-id") != 1 or count("cseq") != 1 or count("from") != 1
+            or count("to") != 1 or count("max-forwards") > 1 or count("content-length") > 1
+            or "via" not in keys):
+        return None
+    index = keys.index
+    shape = (tuple(keys), len(keys), 2 * index("via") + 2, 2 * index("call-id") + 2,
+             2 * index("cseq") + 2, 2 * index("from") + 2, 2 * index("to") + 2,
+             2 * index("max-forwards") + 2 if "max-forwards" in keys else 0,
+             2 * index("content-length") + 2 if "content-length" in keys else 0,
+             count("via") > 1)
+    if len(_SHAPES) < 1024:
+        _SHAPES[joined] = shape
+    return shape
+
+
 def _fast_datagram(data: bytes, limits: Limits) -> Request | Response | None:
     """Parse a datagram of the common shape, or return ``None`` for the general path.
 
     Common shape: no leading CRLF, a blank line, CRLF line ends, no folding, a well
-    formed ``SIP/2.0`` start line, every header line ``name: value`` and the core headers
-    valid. It makes the same message the general path would (the tests compare them), in
-    fewer steps; anything unusual, malformed or too large goes to the general path, which
-    also words the errors.
+    formed ``SIP/2.0`` start line, every header line ``name: value`` with no other ``": "``
+    in it, and the core headers valid. It makes the same message the general path would
+    (the tests compare them), in fewer steps; anything unusual, malformed or too large is
+    left to the general path, which also words the errors.
+
+    The header block is split in one pass: each LF becomes ``": \\x00"`` and the text is
+    split on ``": "``, giving ``[start line, "\\x00" + name, value, ...]`` (values keep the
+    CR, which stripping removes, as the general path's split on CRLF or bare LF would).
+    The marker proves the alignment: a line with no ``": "`` or with two leaves a marked
+    piece at a value position or an unmarked one at a name position, and ``_MARKED_KEYS``
+    refuses unmarked names (and the empty name of a blank line). A ``_SHAPES`` hit needs
+    no look at single names: the joined names hold one marker per marked piece, so an
+    equal string with as many pieces as the cached shape is that same list of names.
+
+    The blank line is searched from the end: it is the last one unless the body holds
+    one too (multipart), and then the header block holds a blank line and is refused.
     """
-    end = data.find(b"\r\n\r\n")
+    end = data.rfind(b"\r\n\r\n")
     if end <= 0 or len(data) > limits.max_message_size:
         return None
     head = data[:end].decode("utf-8", "surrogateescape")
-    lines = head.split("\r\n")
-    nh = len(lines) - 1
-    if nh > limits.max_headers or head.count("\n") != nh:
+    if "\x00" in head:
         return None
-    first = lines[0]
+    parts = head.replace("\n", ": \x00").split(": ")
+    n = len(parts)
+    if not n & 1 or n >> 1 > limits.max_headers:
+        return None
+    first = parts[0]
+    if first[-1:] == "\r":
+        first = first[:-1]
     msg: Message
     method: str | None
     if first[:8] == "SIP/2.0 ":
@@ -285,10 +352,10 @@ def _fast_datagram(data: bytes, limits: Limits) -> Request | Response | None:
         msg = resp
         method = None
     else:
-        parts = first.split(" ")
-        if len(parts) != 3:
+        words = first.split(" ")
+        if len(words) != 3:
             return None
-        method, uri, version = parts
+        method, uri, version = words
         if (version != "SIP/2.0" or (method not in _METHODS and not _known_method(method))
                 or _REQ_URI_RE.fullmatch(uri) is None):
             return None
@@ -298,69 +365,68 @@ def _fast_datagram(data: bytes, limits: Limits) -> Request | Response | None:
         req._version = "SIP/2.0"
         req._parsed_uri = _MISSING
         msg = req
-    names: list[str] = []
-    values: list[str] = []
-    for line in lines[1:]:
-        name, sep, value = line.partition(": ")
-        if not sep:
-            return None
-        names.append(name)
-        values.append(value.strip())
     try:
-        keys = list(map(_KEYS.__getitem__, names))
-        last = dict(zip(keys, range(nh)))
-        if len(last) == nh:
-            iv = last["via"]
-        else:
-            count = keys.count
-            if (count("call-id") != 1 or count("cseq") != 1 or count("from") != 1
-                    or count("to") != 1 or count("max-forwards") > 1
-                    or count("content-length") > 1):
+        marked = parts[1::2]
+        joined = "".join(marked)
+        shape = _SHAPES.get(joined)
+        if shape is None:
+            shape = _new_shape(marked, joined)
+            if shape is None:
                 return None
-            iv = keys.index("via")
-        v = values[iv]
+        elif shape[1] != n >> 1:
+            return None
+        keys_t, _, iv, icid, icseq, ifrom, ito, imf, icl, top_only = shape
+        v = parts[iv].strip()
         if "," in v:
-            vparts = split_list(v)
-            if not vparts:
+            vias = split_list(v)
+            if not vias:
                 return None
-            top = _parse_via(vparts[0])
-            cache: dict[str, object] = {"_top_via": top}
-        elif nh == len(last) or keys.count("via") == 1:
-            cache = {"via": [_parse_via(v)]}
-        else:
+            cache: dict[str, object] = {"_top_via": _parse_via(vias[0])}
+        elif top_only:
             cache = {"_top_via": _parse_via(v)}
-        call_id = values[last["call-id"]]
+        else:
+            cache = {"via": [_parse_via(v)]}
+        call_id = parts[icid].strip()
         if not call_id or " " in call_id or "\t" in call_id:
             return None
-        cseq = _parse_cseq(values[last["cseq"]])
-        if method is not None and cseq.method != method:
-            return None
         cache["call-id"] = call_id
+        num, _, cmethod = parts[icseq].strip().partition(" ")
+        if method is None:
+            if cmethod not in _METHODS and not _known_method(cmethod):
+                return None
+        elif cmethod != method:
+            return None
+        if not num.isdigit() or not num.isascii() or len(num) > 10:
+            return None
+        cseq = CSeq.__new__(CSeq)
+        cseq.seq = int(num)
+        cseq.method = cmethod
+        if cseq.seq > 0x7FFFFFFF:
+            return None
         cache["cseq"] = cseq
-        cache["from"] = _parse_addr(values[last["from"]])
-        cache["to"] = _parse_addr(values[last["to"]])
-        if "max-forwards" in last:
-            mf = _MAX_FORWARDS.get(values[last["max-forwards"]])
+        cache["from"] = _parse_addr(parts[ifrom].strip())
+        cache["to"] = _parse_addr(parts[ito].strip())
+        if imf:
+            mf = _MAX_FORWARDS.get(parts[imf].strip())
             if mf is None:
                 return None
             cache["max-forwards"] = mf
-        cl_text = values[last["content-length"]] if "content-length" in last else None
-    except (KeyError, ValueError, SipParseError, _Refold):
+    except (SipParseError, _Slow):
         return None
     h = Headers.__new__(Headers)
-    h._names = names
-    h._values = values
-    h._keys = keys
+    h._keys = list(keys_t)
+    h._parts = parts
     h._cache = cache
     h._dirty = False
     msg._headers = h
     msg.extra = b""
     body_start = end + 4
     avail = len(data) - body_start
-    if cl_text is None:
+    if not icl:
         msg._raw = data
         msg._body = data[body_start:]
     else:
+        cl_text = parts[icl].strip()
         if not cl_text.isdigit() or not cl_text.isascii() or len(cl_text) > 10:
             return None
         cl = int(cl_text)

@@ -15,6 +15,7 @@ await srf.connect(host="127.0.0.1", port=9022, secret="cymru")
 """
 
 from drachtio.srf.agent import Agent
+from drachtio.srf.b2bua import B2BUA
 from drachtio.srf.channel import EngineChannel
 from drachtio.srf.dialog import Dialog, DialogError, DialogParty, DialogSip, ModifyOffer
 from drachtio.srf.emitter import Emitter
@@ -25,7 +26,9 @@ from drachtio.srf.errors import (
     NotConnectedError,
     SipError,
 )
+from drachtio.srf.listen import ListenServer, end_session
 from drachtio.srf.message import SipMessage
+from drachtio.srf.proxy import ProxyResult
 from drachtio.srf.request import Request
 from drachtio.srf.response import IncomingResponse, Response, SentMessage
 from drachtio.srf.srf import METHODS, Srf
@@ -34,6 +37,7 @@ from drachtio.srf.uac import PendingAck
 from drachtio.wire.client import ReconnectPolicy, ServerInfo
 
 __all__ = [
+    "B2BUA",
     "METHODS",
     "Agent",
     "AuthenticationError",
@@ -49,9 +53,11 @@ __all__ = [
     "EngineChannel",
     "EngineError",
     "IncomingResponse",
+    "ListenServer",
     "ModifyOffer",
     "NotConnectedError",
     "PendingAck",
+    "ProxyResult",
     "ReconnectPolicy",
     "Request",
     "Response",
@@ -60,4 +66,5 @@ __all__ = [
     "SipError",
     "SipMessage",
     "Srf",
+    "end_session",
 ]

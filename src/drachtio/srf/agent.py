@@ -277,7 +277,7 @@ class Agent:
                 fut.set_result(sent)
 
         if status >= 200 and is_invite:
-            self._forget_invite(req)
+            self.forget_invite(req)
         try:
             self.command(["sip", req.transaction_id, ""], sip, cb)
         except NotConnectedError as exc:
@@ -298,7 +298,9 @@ class Agent:
             dialog_id=dialog_id,
         )
 
-    def _forget_invite(self, req: Request) -> None:
+    def forget_invite(self, req: Request) -> None:
+        """Stop tracking a received INVITE (answered finally, proxied, or cancelled): a
+        later CANCEL or UPDATE for its Call-ID no longer finds it."""
         self.pending_invites.pop(req.transaction_id, None)
         cid = req.call_id
         if cid is not None and self.invites_by_call_id.get(cid) is req:
@@ -419,7 +421,7 @@ class Agent:
             invite = self.pending_invites.get(req.transaction_id) or self.invites_by_call_id.get(
                 call_id)
             if invite is not None:
-                self._forget_invite(invite)
+                self.forget_invite(invite)
                 invite.canceled = True
                 invite.emit("cancel", req)
             return

@@ -692,17 +692,8 @@ class _Bridge:
 
     @staticmethod
     def _teardown_b(uac: Dialog) -> None:
-        _answer_queued(uac)
+        uac.answer_queued()  # held requests of a leg being torn down: never silently dropped
         _hang_up(uac.destroy(), "tearing down the B leg")
-
-
-def _answer_queued(dlg: Dialog) -> None:
-    """Held in-dialog requests of a leg being torn down get 481 (never silently dropped)."""
-    queued, dlg.queued_requests = dlg.queued_requests, []
-    dlg.queue_requests = False
-    for r, s in queued:
-        if r.method != "ACK" and not s.finished:
-            s.send(481)
 
 
 async def _quietly(aw: Awaitable[Any], what: str) -> None:

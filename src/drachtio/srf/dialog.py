@@ -201,6 +201,16 @@ class Dialog(Emitter):
             for req, res in queued:
                 loop.call_soon(self.handle, req, res)
 
+    def answer_queued(self) -> None:
+        """Stop queueing and answer every held request without handling it: the dialog is
+        going away (481; a held BYE gets 200; an ACK needs no answer). Never drop one."""
+        self._queue = False
+        queued, self.queued_requests = self.queued_requests, []
+        for req, res in queued:
+            if req.method == "ACK" or res.finished:
+                continue
+            res.send(200 if req.method == "BYE" else 481)
+
     # -- dialog-state events ---------------------------------------------------------------
     def _set_state_emitter(self, emitter: StateEmitter | None, info: DialogStateInfo | None
                            ) -> None:
@@ -371,7 +381,7 @@ class Dialog(Emitter):
         """End the dialog: BYE (INVITE dialogs; waits for its response) or a terminating
         NOTIFY (SUBSCRIBE dialogs). Returns the request as sent; None if already ended."""
         hdrs = normalize_headers(headers)
-        self.queued_requests = []
+        self.answer_queued()
         if not self.connected:
             return None
         self._ended()

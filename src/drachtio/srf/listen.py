@@ -163,11 +163,7 @@ class ListenChannel(asyncio.Protocol):
                 log.exception("on_lost handler raised")
         srf = self.server.srf
         if self.agent is not None:
-            detach = getattr(srf, "detach", None)
-            if callable(detach):
-                detach(self.agent)
-            elif self.agent in srf._agents:
-                srf._agents.remove(self.agent)
+            srf.detach(self.agent)
         if was_ready:
             srf.emit("close")
         if not self.closed.done():

@@ -250,5 +250,5 @@ def proxy_request(
     # proxied: the application no longer answers it, and a CANCEL is the engine's business
     if res is not None:
         res.finished = True
-    agent._forget_invite(req)
+    agent.forget_invite(req)
     return fut

@@ -207,10 +207,11 @@ class Request(SipMessage, Emitter):
         )
 
         def done(f: asyncio.Future[Request]) -> None:
+            exc = asyncio.CancelledError() if f.cancelled() else f.exception()
             if fut.done():
                 return
-            if f.exception() is not None:
-                fut.set_exception(f.exception())  # type: ignore[arg-type]
+            if exc is not None:
+                fut.set_exception(exc)
             else:
                 fut.set_result(f.result())
 

@@ -164,7 +164,7 @@ class Srf(Emitter):
         try:
             info = await client.start()
         except BaseException:
-            self._agents.remove(agent)
+            self.detach(agent)
             client.close()
             raise
         task = self._ready_tasks.get(id(agent))
@@ -193,6 +193,15 @@ class Srf(Emitter):
         agent = Agent(self, channel, server_address=server_address)
         self._agents.append(agent)
         return agent
+
+    def detach(self, agent: Agent) -> None:
+        """Forget a connection's agent (its channel closed for good): no more routes are
+        sent on it and it is no longer a candidate for requests the application starts."""
+        if agent in self._agents:
+            self._agents.remove(agent)
+        task = self._ready_tasks.pop(id(agent), None)
+        if task is not None and not task.done():
+            task.cancel()
 
     async def wait_ready(self, agent: Agent | None = None) -> None:
         """Wait until the routes of a (re)connection have been acknowledged."""
@@ -246,6 +255,16 @@ class Srf(Emitter):
         self._ready_tasks.clear()
 
     close = disconnect
+    #: in embedded mode ``disconnect`` also stops the engine: ``await srf.stop()`` reads better
+    stop = disconnect
+
+    @staticmethod
+    def end_session(msg: Any) -> None:
+        """Close the outbound connection (``srf.listen``) that ``msg`` (a request, response or
+        dialog) belongs to; nothing happens for the application's own connections."""
+        from drachtio.srf.listen import end_session
+
+        end_session(msg)
 
     async def __aenter__(self) -> Srf:
         return self

@@ -262,6 +262,33 @@ def _ignore_failure(fut: asyncio.Future[Any]) -> None:
         log.debug("CANCEL not sent: %s", fut.exception())
 
 
+def _send_cancel(req: Request) -> asyncio.Future[Request] | None:
+    """CANCEL a pending INVITE; its failure is logged (a final response may have crossed)."""
+    try:
+        fut = req.cancel()
+    except Exception as exc:
+        log.debug("CANCEL not sent: %s", exc)
+        return None
+    fut.add_done_callback(_ignore_failure)
+    return fut
+
+
+#: how long a cancelled create_uac waits for the engine to take its CANCEL
+CANCEL_WAIT = 1.0
+
+
+async def _cancel_quietly(req: Request) -> None:
+    """Send the CANCEL and wait (bounded) for the engine's answer, so its future is consumed
+    here rather than left to a callback that a closing loop may never run."""
+    fut = _send_cancel(req)
+    if fut is None:
+        return
+    try:
+        await asyncio.wait_for(asyncio.shield(fut), CANCEL_WAIT)
+    except (Exception, asyncio.CancelledError) as exc:
+        log.debug("CANCEL: %s", exc)
+
+
 def _recvonly(sdp: str) -> str:
     """The far end's SDP turned recvonly: the 3pcc 'black hole' answer of the reference."""
     try:
@@ -315,8 +342,14 @@ async def _attempt(
         if res.reliable:
             ack()  # PRACK
 
+    abandoned = False
+
     def on_sent(req: Request) -> None:
         nonlocal state
+        if abandoned:
+            # the awaiting task was cancelled before the engine echoed the INVITE
+            _send_cancel(req)
+            return
         req.on("update", on_update)
         req.on("response", on_response)
         if emitter is not None:
@@ -330,16 +363,19 @@ async def _attempt(
             emitter.emit("state_change", state)
         _call_hook(on_request, req)
 
-    req = await agent.send_request(method, uri, hdrs, sdp, proxy=proxy, auth=auth,
-                                   on_sent=on_sent)
+    sending = agent.send_request(method, uri, hdrs, sdp, proxy=proxy, auth=auth,
+                                 on_sent=on_sent)
+    try:
+        req = await sending
+    except asyncio.CancelledError:
+        if method == "INVITE":
+            abandoned = True  # the echo may still come: on_sent CANCELs the INVITE then
+        raise
     try:
         res = await req.response()
     except asyncio.CancelledError:
         # the caller gave up: CANCEL the INVITE if it is still pending
         if method == "INVITE" and req.final_response is None:
-            try:
-                req.cancel().add_done_callback(_ignore_failure)
-            except Exception:
-                pass
+            await _cancel_quietly(req)
         raise
     return req, res, state

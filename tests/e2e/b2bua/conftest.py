@@ -1,6 +1,6 @@
-"""Fixtures for the B2BUA / proxy end-to-end tests: our engine in-process, an Srf connected to
-it over TCP, SIPp far ends. The engine and SIPp helpers are the Srf e2e suite's
-(``tests/e2e/srf/srf_e2e_util.py``), used as they are."""
+"""Fixtures for the B2BUA / proxy end-to-end tests: our engine in-process, an Srf on it in
+each ``srf_mode`` (remote over TCP, embedded in-process), SIPp far ends. The SIPp helpers
+are the Srf e2e suite's (``tests/e2e/srf/srf_e2e_util.py``), used as they are."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "srf"))
 
-from srf_e2e_util import HOST, SECRET, SIPP, Sipp, running_engine
+from srf_e2e_util import HOST, SECRET, SIPP, Sipp
 
 from drachtio.engine import Engine
 from drachtio.srf import Srf
+from drachtio.testing import SrfEnv, started_srf
 
 pytestmark = pytest.mark.sipp
 
@@ -31,19 +32,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-async def engine() -> AsyncIterator[Engine]:
-    async with running_engine(timer_h=4.0) as eng:
-        yield eng
+async def srf_env(srf_mode: str) -> AsyncIterator[SrfEnv]:
+    """Our engine in-process and an Srf on it, in each ``srf_mode`` (remote over the
+    control protocol, embedded in-process)."""
+    async with started_srf(srf_mode, secret=SECRET, timer_h=4.0) as env:
+        yield env
 
 
 @pytest.fixture
-async def srf(engine: Engine) -> AsyncIterator[Srf]:
-    app = Srf()
-    await app.connect(HOST, engine.admin_port or 0, SECRET)
-    try:
-        yield app
-    finally:
-        await app.disconnect()
+def engine(srf_env: SrfEnv) -> Engine:
+    return srf_env.engine
+
+
+@pytest.fixture
+def srf(srf_env: SrfEnv) -> Srf:
+    return srf_env.srf
 
 
 @pytest.fixture

@@ -160,3 +160,12 @@ async def test_srf_start_is_embedded_start() -> None:
     finally:
         await srf.disconnect()
     assert eng is not None and eng.transports is not None and not eng._started
+
+
+async def test_srf_stop_stops_the_owned_engine() -> None:
+    srf = Srf()
+    await srf.start(contacts="sip:127.0.0.1:0;transport=udp")
+    eng = embedded.engine_of(srf)
+    assert eng is not None and eng._started
+    await srf.stop()
+    assert not srf.connected and not srf.agents and not eng._started

@@ -1,4 +1,7 @@
-"""Fixtures for Srf end-to-end tests: our engine in-process, an Srf connected over TCP."""
+"""Fixtures for Srf end-to-end tests: our engine in-process and an Srf on it, each test run
+in both modes (``srf_mode``: remote over TCP, embedded in-process; limit with
+``DRACHTIO_SRF_MODES``). Tests of the examples, which take ``--host/--port``, pin
+``srf_mode`` to remote in their module."""
 
 from __future__ import annotations
 
@@ -7,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from srf_e2e_util import HOST, SECRET, SIPP, Sipp, running_engine
+from srf_e2e_util import HOST, SECRET, SIPP, Sipp
 
 from drachtio.engine import Engine
 from drachtio.srf import Srf
+from drachtio.testing import SrfEnv, started_srf
 
 pytestmark = pytest.mark.sipp
 
@@ -26,19 +30,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-async def engine() -> AsyncIterator[Engine]:
-    async with running_engine(timer_h=4.0) as eng:
-        yield eng
+async def srf_env(srf_mode: str) -> AsyncIterator[SrfEnv]:
+    """Our engine in-process and an Srf on it, in each ``srf_mode`` (the plugin's
+    parameter): ``remote`` over the control protocol, ``embedded`` in-process. The engine
+    runs with timer_h=4 s (a missing ACK ends the call after ~4 s)."""
+    async with started_srf(srf_mode, secret=SECRET, timer_h=4.0) as env:
+        yield env
 
 
 @pytest.fixture
-async def srf(engine: Engine) -> AsyncIterator[Srf]:
-    app = Srf()
-    await app.connect(HOST, engine.admin_port or 0, SECRET)
-    try:
-        yield app
-    finally:
-        await app.disconnect()
+def engine(srf_env: SrfEnv) -> Engine:
+    return srf_env.engine
+
+
+@pytest.fixture
+def srf(srf_env: SrfEnv) -> Srf:
+    return srf_env.srf
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Connection handling against our engine: wrong secret, reconnect after an engine restart."""
+"""Connection handling against our engine (remote mode only): wrong secret, reconnect after an
+engine restart."""
 
 from __future__ import annotations
 
@@ -7,14 +8,15 @@ from collections.abc import Callable
 import pytest
 from srf_e2e_util import HOST, SECRET, Sipp, free_port, running_engine, wait_for
 
-from drachtio.engine import Engine
 from drachtio.srf import AuthenticationError, ReconnectPolicy, Srf
 
 
-async def test_wrong_secret(engine: Engine) -> None:
+async def test_wrong_secret() -> None:
+    # remote mode only, by nature (embedded mode has no secret)
     srf = Srf()
-    with pytest.raises(AuthenticationError):
-        await srf.connect(HOST, engine.admin_port or 0, "not-the-secret")
+    async with running_engine() as engine:
+        with pytest.raises(AuthenticationError):
+            await srf.connect(HOST, engine.admin_port or 0, "not-the-secret")
 
 
 async def test_reconnects_to_restarted_engine(sipp: Callable[..., Sipp]) -> None:

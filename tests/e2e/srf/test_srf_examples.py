@@ -17,6 +17,12 @@ from drachtio.srf import Srf
 MkSipp = Callable[..., Sipp]
 
 
+@pytest.fixture
+def srf_mode() -> str:
+    """The examples take --host/--port (or connect() themselves): remote mode only."""
+    return "remote"
+
+
 def example(name: str) -> ModuleType:
     path = REPO / "examples" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"srf_example_{name}", path)

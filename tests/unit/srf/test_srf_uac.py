@@ -509,3 +509,54 @@ async def test_request_uri_and_proxy_get_a_scheme(app: Srf, engine: FakeEngine) 
     sent = await engine.wait_request("OPTIONS", start)
     assert (sent.msg.sip or "").startswith("OPTIONS sip:127.0.0.1:5080 SIP/2.0\r\n")
     assert sent.msg.tokens[1:] == ["sip", "", "", "sip:10.0.0.1:5060"]
+
+
+async def test_cancelled_task_consumes_a_refused_cancel(app: Srf, engine: FakeEngine) -> None:
+    """The engine refuses the CANCEL (the INVITE just completed): the cancelled task has
+    awaited that answer, nothing is left behind as an unretrieved future exception."""
+    import gc
+
+    errors: list[str] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, ctx: errors.append(str(ctx.get("message"))))
+    try:
+        task, sent = await _uac(app, engine, local_sdp=SDP_A)
+        engine.nok_next = "unknown transaction"
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # the cancelled task waited for the engine's answer to its CANCEL (so the future
+        # was consumed there, not left to a callback a closing loop may never run)
+        cancels = [cmd for _conn, cmd in engine.commands if (cmd.sip or "").startswith("CANCEL")]
+        assert len(cancels) == 1 and cancels[0].tokens[2] == sent.txn
+        del task
+        gc.collect()
+        await asyncio.sleep(0.01)
+    finally:
+        loop.set_exception_handler(None)
+    assert not [e for e in errors if "never retrieved" in e], errors
+
+
+async def test_task_cancelled_before_the_echo_still_cancels(app: Srf,
+                                                             engine: FakeEngine) -> None:
+    """Cancelled while the INVITE is on its way to the engine: the CANCEL follows the echo."""
+    held: list = []
+
+    def hold(conn, cmd) -> bool:
+        if cmd.sip and cmd.sip.startswith("INVITE") and not held:
+            held.append((conn, cmd))
+            return True
+        return False
+
+    engine.on_command = hold
+    task = asyncio.ensure_future(app.create_uac("sip:bob@127.0.0.1:5080", local_sdp=SDP_A))
+    await engine.wait_until(lambda: held)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    engine.on_command = None
+    conn, cmd = held[0]
+    engine._echo(conn, cmd)  # the engine sends the INVITE after all
+    c = await engine.wait_request("CANCEL")
+    invite = next(s for s in engine.sent if s.method == "INVITE")
+    assert c.msg.tokens[2] == invite.txn

@@ -319,3 +319,22 @@ async def test_in_dialog_unsubscribe(app: Srf, engine: FakeEngine) -> None:
                            dialog_id=dlg.id)
     assert (await engine.wait_response(None, start)).status == 202
     assert unsub == ["unsubscribe"]
+
+
+async def test_destroy_answers_held_requests(app: Srf, engine: FakeEngine) -> None:
+    """A re-INVITE held by ``queue_requests`` must still be answered when the dialog is
+    destroyed (481), never left without a response; a held ACK needs no answer."""
+    dlg, did = await _answer(app, engine)
+    dlg.queue_requests = True
+    start = len(engine.sent)
+    engine.deliver_request(invite_text(method="ACK", to_tag="x"), dialog_id=did)
+    engine.deliver_request(invite_text(body=SDP_A.replace("6000", "6008"), to_tag="x", cseq=2),
+                           dialog_id=did)
+    await engine.wait_until(lambda: len(dlg.queued_requests) == 2)
+    assert not [s for s in engine.sent[start:] if s.kind == "response"]
+    engine.auto_respond["BYE"] = 200
+    await asyncio.wait_for(dlg.destroy(), 3)
+    answered = await engine.wait_response(481, start)
+    assert answered.method == "INVITE"
+    assert dlg.queued_requests == [] and not dlg.queue_requests
+    assert [s.status for s in engine.sent[start:] if s.kind == "response"] == [481]

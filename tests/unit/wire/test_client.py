@@ -258,3 +258,26 @@ async def test_tls_kept_on_reconnect(tls_files: tuple[Path, Path]) -> None:
     assert len(server.auths) == 2
     client.close()
     await server.stop()
+
+
+def test_connects_under_uvloop() -> None:
+    """uvloop's transports are not asyncio.Transport subclasses: the client must not care."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> tuple[str, list[str]]:
+        s = MockServer()
+        await s.start()
+        client = WireClient("127.0.0.1", s.port, "cymru", reconnect=FAST)
+        try:
+            info = await client.start()
+            client.send(ControlMessage([new_id(), "route", "invite"]))
+            await eventually(lambda: len(s.received) == 1)
+            return info.version, s.received[0].tokens[1:]
+        finally:
+            client.close()
+            await client.wait_closed()
+            await s.stop()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        version, tokens = runner.run(asyncio.wait_for(scenario(), 10))
+    assert version == "v0.9.10" and tokens == ["route", "invite"]
