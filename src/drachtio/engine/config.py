@@ -184,6 +184,15 @@ class EngineConfig:
     udp_buffer_size: int = 4 * 1024 * 1024
     #: Largest control-protocol frame accepted from an app (bytes).
     max_frame: int = 16 * 1024 * 1024
+    #: Load shedding: new INVITEs get ``503`` + ``Retry-After`` while requests wait longer
+    #: than this (seconds) before the engine reads them (event-loop lag or UDP receive
+    #: queue; see ``overload.py``). None: never on delay.
+    overload_delay: float | None = 0.2
+    #: ... or while more than this many requests handed to apps have no answer yet
+    #: (None: no bound).
+    overload_max_pending: int | None = 5000
+    #: Retry-After (seconds) of those 503s.
+    overload_retry_after: int = 5
     loglevel: str = "info"
     use_uvloop: bool = True
     version: str = ""
@@ -197,6 +206,13 @@ class EngineConfig:
                 raise ValueError(f"EngineConfig.{name} must be a positive number of seconds")
         if self.admin_port is not None and not 0 <= self.admin_port <= 65535:
             raise ValueError("EngineConfig.admin_port must be 0..65535 or None")
+        if self.overload_delay is not None and (
+                not isinstance(self.overload_delay, int | float) or self.overload_delay <= 0):
+            raise ValueError("EngineConfig.overload_delay must be a positive number of seconds "
+                             "or None")
+        if self.overload_max_pending is not None and (
+                not isinstance(self.overload_max_pending, int) or self.overload_max_pending < 1):
+            raise ValueError("EngineConfig.overload_max_pending must be a positive int or None")
         if not self.version:
             from drachtio import __version__
 

@@ -37,6 +37,7 @@ from drachtio.engine.control import ControlHandler
 from drachtio.engine.controlserver import start_control_server
 from drachtio.engine.ids import new_branch, new_id, new_tag
 from drachtio.engine.msgutil import freeze, stamp_via, stateless_response
+from drachtio.engine.overload import LoadMonitor
 from drachtio.engine.records import ClientTxn, Dest, DialogRec, ServerTxn
 from drachtio.engine.timers import TimerHeap
 from drachtio.engine.transport import (
@@ -159,6 +160,9 @@ class Engine:
         #: requests to them reuse that connection (wire-protocol.md 5.8)
         self.bindings: dict[tuple[str, str], tuple[TcpConnection, float]] = {}
         self.pending_app: dict[str, ServerTxn] = {}
+        #: requests handed to apps that have no answer from them yet (overload measure)
+        self.unanswered: dict[str, ServerTxn] = {}
+        self.monitor: LoadMonitor | None = None
         self.client_txns: dict[TransactionKey, ClientTxn] = {}
         self.client_by_id: dict[str, ClientTxn] = {}
         self.uac_outcome: dict[str, ClientTxn] = {}  # dialog id -> INVITE txn with its final
@@ -178,8 +182,11 @@ class Engine:
         self._admin_port: int | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         self._started = False
+        self._shed_headers: list[tuple[str, str]] = []
+        self._max_pending = 0
         self.stats: dict[str, int] = {
             "requests_in": 0, "responses_in": 0, "bad_messages": 0, "app_connections": 0,
+            "shed": 0,
         }
         from drachtio.engine.proxy import ProxyCore
         from drachtio.engine.sessiontimer import SessionTimers
@@ -218,6 +225,11 @@ class Engine:
                 await tm.stop()
                 raise
             self._admin_port = self._admin.sockets[0].getsockname()[1]
+        if self.config.overload_delay is not None:
+            self.monitor = LoadMonitor(loop, self.config.overload_delay,
+                                       send_probe=getattr(tm, "send_probe", None))
+        self._shed_headers = [("Retry-After", str(self.config.overload_retry_after))]
+        self._max_pending = self.config.overload_max_pending or 0
         self._started = True
         self._sweeper = loop.call_later(1.0, self._sweep)
         log.info("drachtio engine started: sip %s; admin %s", " ".join(self.sip_hostports),
@@ -229,6 +241,8 @@ class Engine:
         self._started = False
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self.monitor is not None:
+            self.monitor.stop()
         if self._admin is not None:
             self._admin.close()
         for s in list(self.sessions):
@@ -396,8 +410,10 @@ class Engine:
             mid = (req.from_.tag or "", req.call_id, req.cseq.seq, req.method)
             if self.merged.get(mid) == st.key:
                 del self.merged[mid]
-        if st.id and self.pending_app.get(st.id) is st:
-            del self.pending_app[st.id]
+        if st.id:
+            if self.pending_app.get(st.id) is st:
+                del self.pending_app[st.id]
+            self.unanswered.pop(st.id, None)
 
     def _new_server_txn(self, req: Request, src: Source, key: TransactionKey) -> ServerTxn:
         reliable = src.conn is not None
@@ -667,8 +683,13 @@ class Engine:
     # receiving from the network
 
     def _on_datagram(self, local: LocalTransport, data: bytes, addr: tuple[str, int]) -> None:
-        if len(data) < 8 and not data.strip():
-            return  # keep-alive
+        if len(data) < 8:
+            mon = self.monitor
+            if mon is not None and data == mon.probe:
+                mon.probe_echo()
+                return
+            if not data.strip():
+                return  # keep-alive
         if self._tracers:
             self._trace("in", local.proto, (local.host, local.port), addr, data)
         src = Source(local, addr[0], addr[1])
@@ -723,6 +744,9 @@ class Engine:
             log.debug("could not answer malformed request", exc_info=True)
 
     def _on_message(self, msg: Request | Response, src: Source) -> None:
+        mon = self.monitor
+        if mon is not None:
+            mon.traffic()
         try:
             if isinstance(msg, Request):
                 self.stats["requests_in"] += 1
@@ -775,6 +799,9 @@ class Engine:
             st = self._new_server_txn(req, src, key)
             self._reply(st, 416, "Unsupported URI Scheme")
             return
+        if method == "INVITE" and self.overloaded:
+            self._shed(req, src)
+            return
         try:
             req.validate()
         except SipParseError as err:
@@ -812,11 +839,27 @@ class Engine:
             return
         self._hand_to_app(st, app, data, src)
 
+    @property
+    def overloaded(self) -> bool:
+        """True while new calls are refused (see ``overload.py``)."""
+        mon = self.monitor
+        return (mon is not None and mon.shedding) or (
+            0 < self._max_pending < len(self.unanswered))
+
+    def _shed(self, req: Request, src: Source) -> None:
+        """Refuse a new INVITE statelessly: 503 + Retry-After, no transaction (a copy of the
+        INVITE gets the same answer; its ACK matches nothing and is dropped)."""
+        self.stats["shed"] += 1
+        resp = stateless_response(req, 503, "Service Unavailable", new_tag(),
+                                  self._shed_headers)
+        self._send(Dest(src.local, src.host, src.port, src.conn), resp)
+
     def _hand_to_app(self, st: ServerTxn, app: AppSession, data: bytes, src: Source) -> None:
         st.owner = app
         st.id = new_id()
         st.size = len(data)
         self.pending_app[st.id] = st
+        self.unanswered[st.id] = st
         app.send(frames.sip_new_request(data, src.proto, src.host, src.port, st.id,
                                         src.local.host, src.local.port, st.request))
         if st.request.method == "INVITE":
@@ -865,6 +908,7 @@ class Engine:
         st.id = new_id()
         st.size = len(data)
         self.pending_app[st.id] = st
+        self.unanswered[st.id] = st
         if method == "BYE":
             self._end_dialog(rec)
             self._cdr("stop", "network", req, "normal-release")
@@ -929,6 +973,7 @@ class Engine:
             self._reply(cst, 200, "OK")
             self._reply(inv, 487, "Request Terminated")
             self.pending_app.pop(inv.id, None)
+            self.unanswered.pop(inv.id, None)
             self._drop_rel(inv)
             did = dialog_id(req.call_id, req.from_.tag or "")
             early = self.dialogs_by_tags.get((req.call_id, inv.to_tag, req.from_.tag or ""))
@@ -1186,6 +1231,7 @@ class Engine:
     def _give_up_pending(self, st: ServerTxn, status: int) -> None:
         """Stop waiting for the app on ``st``: answer ``status`` (0: silently forget)."""
         self.pending_app.pop(st.id, None)
+        self.unanswered.pop(st.id, None)
         self._drop_rel(st)
         if status and st.final == 0:
             self._reply(st, status)
@@ -1202,6 +1248,7 @@ class Engine:
     # app -> engine: responses to requests we relayed (UAS side)
 
     def app_response(self, session: AppSession, msg_id: str, txn_id: str, app: AppSip) -> None:
+        self.unanswered.pop(txn_id, None)
         st = self.pending_app.get(txn_id)
         if st is None or st.owner is not session:
             if txn_id in self.client_by_id and app.status == 200:

@@ -103,6 +103,7 @@ class ProxyCore:
             session.send(frames.nok(msg_id, "invalid proxy command"))
             return
         txn_id = tokens[2]
+        eng.unanswered.pop(txn_id, None)
         st = eng.pending_app.get(txn_id)
         if st is None or st.owner is not session or st.final:
             session.send(frames.nok(msg_id, "unknown transaction id: " + txn_id))

@@ -442,6 +442,21 @@ class TransportManager(TransportTable):
         self._all_conns.clear()
 
     # sending -----------------------------------------------------------------------------
+    def send_probe(self, data: bytes) -> bool:
+        """Send ``data`` to our own first UDP socket (the overload monitor's probe: it queues
+        behind whatever waits to be read). False when there is no UDP transport."""
+        for lt in self._by_proto.get("udp", ()):
+            if lt.udp is None:
+                continue
+            host = lt.bind_host
+            if host == "0.0.0.0":
+                host = "127.0.0.1"
+            elif host == "::":
+                host = "::1"
+            lt.udp.sendto(data, host, lt.port)
+            return True
+        return False
+
     def send(
         self,
         local: LocalTransport,

@@ -90,6 +90,9 @@ WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u
 #: The characters of an absolute URI as the fast paths take it: anything but whitespace,
 #: ``<``, ``>`` and ``"`` (the same set as ``[^\s<>"]``).
 URI_CHAR = "[^" + re.escape(WHITESPACE) + '<>"]'
+#: The printable ASCII part of ``URI_CHAR``, for first-try matchers (faster still); text
+#: they refuse goes on to one that uses ``URI_CHAR``.
+URI_CHAR_ASCII = "[!#-;=?-~]"
 #: ``*( SEMI generic-param )``, validated without backtracking.
 PARAMS = rf"(?:[ \t]*+;[ \t]*+{TOKEN}(?:[ \t]*+=[ \t]*+(?:{PVALUE}|{QUOTED}))?+)*+"
 #: ``*( ";" name [ "=" value ] )`` with no whitespace: the shape nearly every peer sends.

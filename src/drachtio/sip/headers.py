@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from drachtio.sip.errors import SipParseError
 from drachtio.sip.grammar import (
@@ -19,6 +19,7 @@ from drachtio.sip.grammar import (
     SIMPLE_PARAMS,
     TOKEN,
     URI_CHAR,
+    URI_CHAR_ASCII,
     _scan_quoted,
     canonical_key,
     format_params,
@@ -288,8 +289,8 @@ _NA_FAST_RE = re.compile(
 )
 #: The common shape; when ``;tag=`` is the only parameter its value is captured too.
 _NA_QUICK_RE = re.compile(
-    rf"(?:\"([^\"\\\r\n]*+)\" ?|({TOKEN}+(?: {TOKEN}+)*+) ?)?<({_URI_TEXT})>"
-    rf"(;tag=({PVALUE}+)|{SIMPLE_PARAMS})"
+    rf"(?:\"([^\"\\\r\n]*+)\" ?|({TOKEN}+(?: {TOKEN}+)*+) ?)?"
+    rf"<([A-Za-z][A-Za-z0-9+\-.]*+:{URI_CHAR_ASCII}++)>(;tag=({PVALUE}+)|{SIMPLE_PARAMS})"
 )
 _ADDR_SPEC_QUICK_RE = re.compile(
     rf"([A-Za-z][A-Za-z0-9+\-.]*+:[^\s<>\";,?]++)({SIMPLE_PARAMS})"
@@ -1054,10 +1055,7 @@ class Headers:
     views lazily and caches them until the header is changed.
 
     Storage: ``_keys`` (canonical names), ``_names`` (as spelled), ``_values`` (stripped),
-    parallel lists. The parser's fast path leaves ``_names``/``_values`` unset and keeps
-    the split header block in ``_parts`` instead (``[start line, "\\x00" + name, raw
-    value, ...]``); the two lists are built from it on first use, since most messages are
-    answered or relayed without reading most of their headers.
+    parallel lists (see ``_LazyHeaders`` for what the parser makes).
     """
 
     __slots__ = ("_cache", "_dirty", "_keys", "_names", "_parts", "_values")
@@ -1094,17 +1092,6 @@ class Headers:
         h._cache = {}
         h._dirty = False
         return h
-
-    if not TYPE_CHECKING:
-
-        def __getattr__(self, attr: str) -> Any:
-            # Called only for unset slots: build the lists a parsed message left lazy.
-            if attr == "_names" or attr == "_values":
-                parts = self._parts
-                self._names = [n[1:] for n in parts[1::2]]
-                self._values = list(map(str.strip, parts[2::2]))
-                return object.__getattribute__(self, attr)
-            raise AttributeError(f"'Headers' object has no attribute {attr!r}")
 
     # -- reading -----------------------------------------------------------------------
     def __len__(self) -> int:
@@ -1201,6 +1188,7 @@ class Headers:
         self._cache.pop(key, None)
         if key == "via":
             self._cache.pop("_top_via", None)
+
 
     def set(self, name: str, value: object) -> None:
         """Replace every occurrence by one line (at the first one's place, or at the end)."""
@@ -1316,3 +1304,47 @@ class Headers:
 
     def __repr__(self) -> str:
         return f"Headers({self.items()!r})"
+
+
+_NAMES_SLOT = Headers._names  # the slot descriptors, reachable under the properties below
+_VALUES_SLOT = Headers._values
+
+
+class _LazyHeaders(Headers):
+    """The headers of a parsed message, before anything reads their names or values.
+
+    The parser's fast path keeps the split header block in ``_parts`` (``[start line,
+    "\\x00" + name, raw value, ...]``) and sets only ``_keys`` and ``_cache``; most
+    messages are answered or relayed without reading most of their headers. The first
+    use of ``_names`` or ``_values`` builds both lists and turns the object into a plain
+    ``Headers`` (same slots), so later reads are ordinary slot reads.
+    """
+
+    __slots__ = ()
+
+    def _build(self) -> None:
+        parts = self._parts
+        _NAMES_SLOT.__set__(self, [n[1:] for n in parts[1::2]])
+        _VALUES_SLOT.__set__(self, list(map(str.strip, parts[2::2])))
+        self._parts = None
+        self.__class__ = Headers
+
+    @property  # type: ignore[override]
+    def _names(self) -> list[str]:
+        self._build()
+        return self._names
+
+    @_names.setter
+    def _names(self, value: list[str]) -> None:
+        self._build()
+        self._names = value
+
+    @property  # type: ignore[override]
+    def _values(self) -> list[str]:
+        self._build()
+        return self._values
+
+    @_values.setter
+    def _values(self, value: list[str]) -> None:
+        self._build()
+        self._values = value

@@ -200,12 +200,12 @@ class Message:
     @property
     def top_via(self) -> Via:
         cache = self._headers._cache
-        v = cache.get("via")
-        if v:
-            return v[0]  # type: ignore[no-any-return,index]
         top = cache.get("_top_via")
         if top is not None:
             return top  # type: ignore[return-value]
+        v = cache.get("via")
+        if v:
+            return v[0]  # type: ignore[no-any-return,index]
         vias = self.vias
         if not vias:
             raise SipParseError("missing Via header", message=self)

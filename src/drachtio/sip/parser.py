@@ -18,8 +18,15 @@ from __future__ import annotations
 import re
 
 from drachtio.sip.errors import DEFAULT_LIMITS, Limits, SipParseError
-from drachtio.sip.grammar import URI_CHAR, canonical_key, is_token, split_list
-from drachtio.sip.headers import PARSERS, CSeq, Headers, NameAddr, Via
+from drachtio.sip.grammar import (
+    TOKEN,
+    URI_CHAR,
+    URI_CHAR_ASCII,
+    canonical_key,
+    is_token,
+    split_list,
+)
+from drachtio.sip.headers import PARSERS, CSeq, Headers, NameAddr, Via, _LazyHeaders
 from drachtio.sip.message import _MISSING, Message, Request, Response
 
 __all__ = ["StreamParser", "parse_message"]
@@ -145,9 +152,10 @@ def _parse_head(head: str, limits: Limits) -> tuple[Message, SipParseError | Non
         req._parsed_uri = _MISSING
         msg = req
     try:
-        msg._headers = _split_headers(lines, limits)
+        h = _split_headers(lines, limits)
     except _Refold:
-        msg._headers = _split_headers(_normalise(head), limits)
+        h = _split_headers(_normalise(head), limits)
+    msg._headers = h
     msg.extra = b""
     msg._body = b""
     msg._raw = None
@@ -206,7 +214,8 @@ def _check_core(msg: Message) -> None:
                 raise SipParseError("empty Via header")
             cache["_top_via"] = _parse_via(parts[0])
         elif keys.count("via") == 1:
-            cache["via"] = [_parse_via(v)]
+            top = cache["_top_via"] = _parse_via(v)
+            cache["via"] = [top]
         else:
             cache["_top_via"] = _parse_via(v)
         count = keys.count
@@ -238,19 +247,31 @@ def _check_core(msg: Message) -> None:
 #: "100".."999" -> int: the status codes the general path accepts, checked and converted in
 #: one lookup.
 _STATUS_CODES: dict[str, int] = {str(i): i for i in range(100, 1000)}
-#: Request methods already checked to be tokens.
-_METHODS: set[str] = {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK",
-                      "UPDATE", "INFO", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH"}
-#: Max-Forwards values as the general parser reads them ("70" -> 70).
-_MAX_FORWARDS: dict[str, int] = {str(i): i for i in range(256)}
+#: The method part of a CSeq value as it sits in the split block ("INVITE\r") -> the
+#: method, for methods already checked to be tokens.
+_CSEQ_METHODS: dict[str, str] = {}
+#: Max-Forwards values as the general parser reads them ("70" -> 70), also as they sit
+#: in the split block (with the line's CR).
+_MAX_FORWARDS: dict[str, int] = {
+    **{str(i): i for i in range(256)}, **{f"{i}\r": i for i in range(256)}}
+#: Request line of the common shape (the CR is the line's, see _fast_datagram).
+_REQUEST_LINE_RE = re.compile(
+    rf"({TOKEN}+) ([A-Za-z][A-Za-z0-9+\-.]*+:{URI_CHAR_ASCII}++) SIP/2\.0\r?")
+#: ``CSeq`` of the common shape, as it sits in the split block.
+_CSEQ_RE = re.compile(rf"([0-9]{{1,10}}+) ({TOKEN}+)\r?")
+_DIGITS_RE = re.compile(r"[0-9]{1,10}+\r?")
+#: Decimal text -> int for CSeq and Content-Length values (bounded; a response repeats
+#: its request's CSeq and most Content-Lengths recur): ``int()`` on text is slow.
+_NUMBERS: dict[str, int] = {}
 
 
-def _known_method(method: str) -> bool:
-    if not is_token(method):
-        return False
-    if len(_METHODS) < 1024:
-        _METHODS.add(method)
-    return True
+def _number(text: str) -> int:
+    """``text`` (1-10 ASCII digits, maybe a trailing CR) as an int, remembered."""
+    n = int(text)
+    if len(_NUMBERS) >= 4096:
+        _NUMBERS.clear()
+    _NUMBERS[text] = n
+    return n
 
 
 class _Slow(Exception):
@@ -269,7 +290,7 @@ class _MarkedKeyMap(dict[str, str]):
         if marked[:1] != "\x00" or _NAME_OK_RE.fullmatch(name) is None:
             raise _Slow
         key = canonical_key(name)
-        if len(self) < 4096:
+        if len(self) < 4096 and len(marked) <= 64:
             self[marked] = key
         return key
 
@@ -299,7 +320,7 @@ def _new_shape(marked: list[str], joined: str) -> _Shape | None:
              2 * index("max-forwards") + 2 if "max-forwards" in keys else 0,
              2 * index("content-length") + 2 if "content-length" in keys else 0,
              count("via") > 1)
-    if len(_SHAPES) < 1024:
+    if len(_SHAPES) < 1024 and len(joined) <= 2048:
         _SHAPES[joined] = shape
     return shape
 
@@ -328,16 +349,14 @@ def _fast_datagram(data: bytes, limits: Limits) -> Request | Response | None:
     end = data.rfind(b"\r\n\r\n")
     if end <= 0 or len(data) > limits.max_message_size:
         return None
-    head = data[:end].decode("utf-8", "surrogateescape")
-    if "\x00" in head:
+    head = data[:end]
+    if b"\x00" in head:
         return None
-    parts = head.replace("\n", ": \x00").split(": ")
+    parts = head.replace(b"\n", b": \x00").decode("utf-8", "surrogateescape").split(": ")
     n = len(parts)
     if not n & 1 or n >> 1 > limits.max_headers:
         return None
     first = parts[0]
-    if first[-1:] == "\r":
-        first = first[:-1]
     msg: Message
     method: str | None
     if first[:8] == "SIP/2.0 ":
@@ -345,6 +364,8 @@ def _fast_datagram(data: bytes, limits: Limits) -> Request | Response | None:
         status = _STATUS_CODES.get(code)
         if status is None:
             return None
+        if reason[-1:] == "\r":
+            reason = reason[:-1]
         resp = Response.__new__(Response)
         resp._status = status
         resp._reason = reason
@@ -352,16 +373,11 @@ def _fast_datagram(data: bytes, limits: Limits) -> Request | Response | None:
         msg = resp
         method = None
     else:
-        words = first.split(" ")
-        if len(words) != 3:
-            return None
-        method, uri, version = words
-        if (version != "SIP/2.0" or (method not in _METHODS and not _known_method(method))
-                or _REQ_URI_RE.fullmatch(uri) is None):
+        m = _REQUEST_LINE_RE.fullmatch(first)
+        if m is None:
             return None
         req = Request.__new__(Request)
-        req._method = method
-        req._uri = uri
+        req._method, req._uri = method, _ = m.groups()
         req._version = "SIP/2.0"
         req._parsed_uri = _MISSING
         msg = req
@@ -381,39 +397,47 @@ def _fast_datagram(data: bytes, limits: Limits) -> Request | Response | None:
             vias = split_list(v)
             if not vias:
                 return None
-            cache: dict[str, object] = {"_top_via": _parse_via(vias[0])}
-        elif top_only:
-            cache = {"_top_via": _parse_via(v)}
+            top = _parse_via(vias[0])
+            cache: dict[str, object] = {"_top_via": top}
         else:
-            cache = {"via": [_parse_via(v)]}
+            top = _parse_via(v)
+            cache = {"_top_via": top} if top_only else {"_top_via": top, "via": [top]}
         call_id = parts[icid].strip()
         if not call_id or " " in call_id or "\t" in call_id:
             return None
         cache["call-id"] = call_id
-        num, _, cmethod = parts[icseq].strip().partition(" ")
-        if method is None:
-            if cmethod not in _METHODS and not _known_method(cmethod):
+        num, sp, cmethod = parts[icseq].partition(" ")
+        cm = _CSEQ_METHODS.get(cmethod)
+        if cm is None:
+            m = _CSEQ_RE.fullmatch(parts[icseq])
+            if m is None:
                 return None
-        elif cmethod != method:
+            num, cm = m.groups()
+            if len(_CSEQ_METHODS) < 1024 and len(cm) <= 32:
+                _CSEQ_METHODS[cmethod] = cm
+        if method is not None and cm != method:
             return None
-        if not num.isdigit() or not num.isascii() or len(num) > 10:
+        seq = _NUMBERS.get(num)
+        if seq is None:
+            if _DIGITS_RE.fullmatch(num) is None:
+                return None
+            seq = _number(num)
+        if seq > 0x7FFFFFFF:
             return None
         cseq = CSeq.__new__(CSeq)
-        cseq.seq = int(num)
-        cseq.method = cmethod
-        if cseq.seq > 0x7FFFFFFF:
-            return None
+        cseq.seq = seq
+        cseq.method = cm
         cache["cseq"] = cseq
         cache["from"] = _parse_addr(parts[ifrom].strip())
         cache["to"] = _parse_addr(parts[ito].strip())
         if imf:
-            mf = _MAX_FORWARDS.get(parts[imf].strip())
+            mf = _MAX_FORWARDS.get(parts[imf])
             if mf is None:
                 return None
             cache["max-forwards"] = mf
     except (SipParseError, _Slow):
         return None
-    h = Headers.__new__(Headers)
+    h = _LazyHeaders.__new__(_LazyHeaders)
     h._keys = list(keys_t)
     h._parts = parts
     h._cache = cache
@@ -426,10 +450,12 @@ def _fast_datagram(data: bytes, limits: Limits) -> Request | Response | None:
         msg._raw = data
         msg._body = data[body_start:]
     else:
-        cl_text = parts[icl].strip()
-        if not cl_text.isdigit() or not cl_text.isascii() or len(cl_text) > 10:
-            return None
-        cl = int(cl_text)
+        cl_text = parts[icl]
+        cl = _NUMBERS.get(cl_text)
+        if cl is None:
+            if _DIGITS_RE.fullmatch(cl_text) is None:
+                return None
+            cl = _number(cl_text)
         if cl == avail:
             msg._raw = data
             msg._body = data[body_start:] if cl else b""
@@ -466,18 +492,14 @@ def parse_message(
     elif not isinstance(limits, Limits):
         raise TypeError(f"limits must be Limits or None, got {type(limits).__name__}")
     try:
-        return _parse_datagram(data, limits)
+        msg = _fast_datagram(data, limits)
+        if msg is None:
+            msg = _general_datagram(data, limits)
+        return msg
     except SipParseError:
         raise
     except Exception as e:  # the contract: only SipParseError escapes
         raise _guard(e) from None
-
-
-def _parse_datagram(data: bytes, limits: Limits) -> Request | Response:
-    msg = _fast_datagram(data, limits)
-    if msg is not None:
-        return msg
-    return _general_datagram(data, limits)
 
 
 def _general_datagram(data: bytes, limits: Limits) -> Request | Response:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from drachtio.sip.sdp import SdpError, hold_offer, is_hold, parse_sdp
-from drachtio.srf.emitter import Emitter
+from drachtio.srf.emitter import Emitter, Listener
 from drachtio.srf.errors import DrachtioError, SipError
 from drachtio.srf.message import HeadersArg, normalize_headers
 from drachtio.srf.response import IncomingResponse
@@ -135,6 +135,7 @@ class Dialog(Emitter):
         self._queue = False
         self._reinvite_lock = asyncio.Lock()
         self._prehold_sdp: str | None = None
+        self._unseen_ack: Request | None = None
         self._state: DialogStateInfo | None = None
         self._state_emitter: StateEmitter | None = None
         if type_ == "uas":
@@ -317,12 +318,23 @@ class Dialog(Emitter):
         elif method == "ACK":
             if req.body:
                 self.remote.sdp = req.body
-            loop.call_soon(self.emit, "ack", req)
+            loop.call_soon(self._emit_ack, req)
         elif method == "PRACK":
             res.send(200)
         else:
             log.warning("dialog %s: unexpected in-dialog %s", self.id, method)
             res.send(501)
+
+    def _emit_ack(self, req: Request) -> None:
+        if not self.emit("ack", req):
+            self._unseen_ack = req  # for an "ack" listener attached a little later
+
+    def _listener_attached(self, event: str, listener: Listener) -> None:
+        """An ACK that arrived before anyone listened is not lost: the first ``ack``
+        listener gets it (on the next loop iteration, like a live one)."""
+        if event == "ack" and self._unseen_ack is not None:
+            ack, self._unseen_ack = self._unseen_ack, None
+            asyncio.get_running_loop().call_soon(self._emit_ack, ack)
 
     def _emit_or_200(self, event: str, req: Request, res: Response) -> None:
         if self.listener_count(event):

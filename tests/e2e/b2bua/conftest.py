@@ -32,10 +32,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-async def srf_env(srf_mode: str) -> AsyncIterator[SrfEnv]:
+async def srf_env(srf_mode: str, request: pytest.FixtureRequest) -> AsyncIterator[SrfEnv]:
     """Our engine in-process and an Srf on it, in each ``srf_mode`` (remote over the
     control protocol, embedded in-process)."""
-    async with started_srf(srf_mode, secret=SECRET, timer_h=4.0) as env:
+    marker = request.node.get_closest_marker("srf_engine")
+    opts: dict[str, Any] = {"timer_h": 4.0, **(marker.kwargs if marker else {})}
+    async with started_srf(srf_mode, secret=SECRET, **opts) as env:
         yield env
 
 

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
-from srf_e2e_util import Sipp, wait_for
+from srf_e2e_util import Sipp
 
 from drachtio.engine import Engine
 from drachtio.srf import Dialog, Emitter, SipError, Srf
@@ -59,9 +59,10 @@ async def test_create_uas_body_alias(srf: Srf, sipp: MkSipp, target: str) -> Non
         await _finish(caller)
 
 
+@pytest.mark.srf_engine(timer_h=2.0)
 async def test_dialog_at_200_then_ack_timeout_destroys(sipp: MkSipp, target: str,
                                                       srf: Srf) -> None:
-    # the engine fixture runs with timer_h=4 s: no ACK -> BYE "ACK timeout" after ~4 s
+    # the engine runs with timer_h=2 s: no ACK -> BYE "ACK timeout" after ~2 s
     q = _dialogs(srf, local_sdp=SDP)
     async with sipp("uac-drop-all-200.xml", target=target, timeout=30,
                     extra=["-recv_timeout", "20000"]) as caller:
@@ -172,8 +173,13 @@ async def test_late_offer_invite(srf: Srf, sipp: MkSipp, target: str) -> None:
     q = _dialogs(srf, local_sdp=SDP)
     async with sipp("uac-nosdp.xml", target=target, extra=["-d", "300"]) as caller:
         dlg = await asyncio.wait_for(q.get(), 5)
-        # the INVITE had no offer: our 200 offered, the remote SDP comes with the ACK
-        await wait_for(lambda: "m=audio" in dlg.remote.sdp, 5)
+        # the INVITE had no offer: our 200 offered, the answer comes with the ACK. The ACK
+        # may arrive before this listener is attached (the dialog went through a queue):
+        # the dialog keeps it for the first "ack" listener.
+        acked: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        dlg.on("ack", lambda ack: acked.set_result(ack.body))
+        assert "m=audio" in await asyncio.wait_for(acked, 5)
+        assert "m=audio" in dlg.remote.sdp
         await _finish(caller)
 
 

@@ -23,7 +23,9 @@ from drachtio.sip import (
     parse_message,
     parse_uri,
 )
-from drachtio.sip.headers import PARSERS
+from drachtio.sip import parser as sip_parser
+from drachtio.sip.errors import DEFAULT_LIMITS
+from drachtio.sip.headers import PARSERS, CSeq
 
 SEEDS = [p.read_bytes() for p in sorted((Path(__file__).resolve().parents[3].parent / "shared" / "testdata" / "rfc4475").glob("*.dat"))]
 SEEDS.append(
@@ -286,3 +288,208 @@ def test_headers_set_append_remove_model(items: list[tuple[str, str]], name: str
     assert h.count(name) == 2
     assert h.remove(name) == 2
     assert h.items() == others
+
+
+# ---------------------------------------------------------------------------------------
+# The parser's fast path makes exactly what the general path makes
+# ---------------------------------------------------------------------------------------
+def view_state(v: object) -> object:
+    if isinstance(v, list):
+        return [view_state(x) for x in v]
+    if isinstance(v, Via):
+        return ("via", v.protocol, v.transport, v.host, v.port, v.branch, dict(v.params),
+                str(v))
+    if isinstance(v, NameAddr):
+        return ("addr", v.display, v.uri_text, v.tag, dict(v.params), str(v), v.is_wildcard)
+    if isinstance(v, CSeq):
+        return ("cseq", v.seq, v.method)
+    return v
+
+
+def message_state(m: Request | Response) -> tuple[object, ...]:
+    h = m.headers
+    start = ((m.method, m.uri, m.version) if isinstance(m, Request)
+             else (m.status, m.reason, m.version))
+    views = {k: view_state(v) for k, v in h._cache.items()}
+    return (type(m).__name__, start, list(h._names), list(h._values), list(h._keys), views,
+            m.body, m.extra, m.to_bytes(), m.modified, len(h), h.items())
+
+
+def outcome(parse: object, data: bytes) -> tuple[object, ...]:
+    try:
+        m = parse(data, DEFAULT_LIMITS)  # type: ignore[operator]
+    except SipParseError as e:
+        return ("error", e.reason, e.status, e.message is not None)
+    return ("message", message_state(m))
+
+
+def check_fast_path_agrees(data: bytes) -> bool:
+    """The fast path either declines or makes what the general path makes; and
+    parse_message (fast path first) gives what the general path alone gives."""
+    general = outcome(sip_parser._general_datagram, data)
+    fast = sip_parser._fast_datagram(data, DEFAULT_LIMITS)
+    if fast is not None:
+        assert ("message", message_state(fast)) == general
+    assert outcome(sip_parser.parse_message, data) == general
+    return fast is not None
+
+
+CORE_LINES = {
+    "via": [
+        "Via: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds",
+        "v: SIP/2.0/UDP h:5060;branch=z9hG4bK1;rport",
+        "Via: SIP/2.0/tcp [2001:db8::1]:5061;branch=z9hG4bKx;received=192.0.2.1",
+        "Via: SIP/2.0/UDP a;branch=z9hG4bKa, SIP/2.0/UDP b;branch=z9hG4bKb",
+        "Via: SIP/2.0/UDP a;branch=z9hG4bKa,SIP/2.0/UDP b",
+        "VIA : SIP/2.0/UDP h;branch=z9hG4bK2",
+        "Via: SIP / 2.0 / UDP h ;branch=z9hG4bK3",
+        "Via: SIP/2.0/UDP h;rport;branch=z9hG4bK4",
+        'Via: SIP/2.0/UDP h;branch="quoted";x=1',
+        "Via: SIP/2.0/UDP h;;branch=x",
+        "Via: SIP/2.0/UDP h:99999;branch=x",
+        "Via: SIP/2.0/UDP h:05060;branch=x",
+        "Via:SIP/2.0/UDP h;branch=x",
+        "Via:  SIP/2.0/UDP h;branch=x \t",
+        "Via: sip/2.0/udp h;Branch=X;branch=y",
+        "Via: SIP/2.0/UDP h-;branch=x",
+        "Via: SIP/2.0/UDP h;branch=a=b;maddr=[::1]",
+        "Via: ,",
+        "Via: SIP/2.0/UDP \xc3\xa9;branch=x",
+    ],
+    "from": [
+        "From: Alice <sip:alice@atlanta.example.com>;tag=1928301774",
+        'From: "Alice" <sip:alice@atlanta.example.com>;tag=19',
+        'f: "A \\"q\\"" <sip:a@b>;tag=1',
+        "From: <sip:a@b>;tag=1;x=y",
+        "From: <sip:a@b>;x=y;tag=1",
+        "From: sip:a@b;tag=1",
+        "From: <sip:a@b>",
+        "From:  <sip:a@b> ;tag=1",
+        "From: Bell, Alexander <sip:a@b>;tag=1",
+        "From: < sip:a@b>;tag=1",
+        'From: "unterminated <sip:a@b>;tag=1',
+        "From: <sip:caf\xc3\xa9@b>;tag=1",
+        "From: <sip:a@b>;tag=",
+        "From: <sip:a@b>;tag=a;tag=b",
+        "FROM: <tel:+1234>;TAG=up",
+    ],
+    "to": [
+        "To: Bob <sip:bob@biloxi.example.com>",
+        "To: Bob <sip:bob@biloxi.example.com>;tag=a6c85cf",
+        "t: <sip:b@b>;tag=2",
+        "To: sip:b@b",
+        'To: "" <sip:b@b>',
+        "To: <sip:b@b>;tag=\"q\"",
+        "To: Bob  <sip:b@b>",
+    ],
+    "call-id": ["Call-ID: a84b4c76e66710@pc33.atlanta.example.com", "i: x", "Call-ID: a b",
+                "Call-ID:", "Call-ID:  spaced  ", "call-id: c\x00d"],
+    "cseq": ["CSeq: 314159 {m}", "CSeq: 1 {m}", "CSeq: 0 {m}", "CSeq: 2147483648 {m}",
+             "CSeq: 99999999999 {m}", "CSeq: x {m}", "CSeq: 1 OTHER", "CSeq: 1  {m}",
+             "CSeq:  7 {m} ", "CSeq: \xef\xbc\x91 {m}", "CSeq: 5", "CSEQ: 2 {m}"],
+    "max-forwards": ["Max-Forwards: 70", "Max-Forwards: 0", "Max-Forwards: 255",
+                     "Max-Forwards: 256", "Max-Forwards: 070", "Max-Forwards: -1",
+                     "Max-Forwards: 7 0"],
+}
+USUAL_EXTRA_LINES = [
+    "Contact: <sip:alice@pc33.atlanta.example.com>", "User-Agent: x/1",
+    "Date: Sat, 13 Nov 2010 23:29:00 GMT", "Route: <sip:p;lr>, <sip:q;lr>",
+    "Supported: timer, 100rel", "Via: SIP/2.0/UDP lower;branch=z9hG4bKlow",
+    "Content-Type: application/sdp", "X-Utf8: caf\xc3\xa9", "Allow: INVITE, ACK",
+]
+ODD_EXTRA_LINES = [
+    "Subject: Re: hello", "X-Empty:", "X-Empty2: ", "X-Fold: a\r\n b", "X-Fold2: a\r\n\tb",
+    "X-Bad: \xff", "Bad Name: x", "NoColon", "X-Colon:value", "X-Ctl: \x0bx\x0c",
+    "X-CR: a\rb", "X-Trail: v  ", "X-Lead:    v", ": nameless", "Via: SIP/2.0/UDP lower;;bad",
+    "v: x", "X-Nul: a\x00b", "\x85Weird: x", "X-Dup: a", "X-Dup: b",
+]
+START_LINES = [
+    "{m} sip:bob@biloxi.example.com SIP/2.0", "SIP/2.0 200 OK", "SIP/2.0 180 Ringing",
+    "{m} sips:b@b;transport=tls SIP/2.0", "{m} tel:+1234 SIP/2.0", "{m} foo:bar SIP/2.0",
+    "{m}  sip:x SIP/2.0", "{m} <sip:x> SIP/2.0", "{m} sip:x SIP/2.1", "{m} sip:x sip/2.0",
+    "{m} sip:caf\xc3\xa9@x SIP/2.0", "{m} sip:x SIP/2.0 ", "SIP/2.0 200", "SIP/2.0 099 x",
+    "SIP/2.0 700 Odd", "SIP/2.0 200 Reason: colon", "sip/2.0 200 OK", "SIP/2.0 200  OK",
+    "SIP/2.0 4294967301 Big",
+]
+METHODS = ["INVITE", "ACK", "BYE", "OPTIONS", "REGISTER", "X-Ext.1", "IN(VITE"]
+
+
+@st.composite
+def wire_messages(draw: st.DrawFn) -> bytes:
+    """Datagrams around the common shape: the usual spelling of everything with a few
+    (often no) odd parts: a core header spelt otherwise, repeated or missing, an odd
+    extra line, odd line ends, Content-Length variants, bodies."""
+    odd = draw(st.sampled_from([0, 0, 0, 1, 1, 2, 3]))
+    odd_keys = draw(st.lists(st.sampled_from(["start", *CORE_LINES, "extra", "ends", "cl"]),
+                             min_size=odd, max_size=odd))
+    method = draw(st.sampled_from(METHODS[:5] if "start" not in odd_keys else METHODS))
+    start = draw(st.sampled_from(START_LINES if "start" in odd_keys else START_LINES[:3]))
+    start = start.replace("{m}", method)
+    lines: list[str] = []
+    for key, choices in CORE_LINES.items():
+        if key in odd_keys:
+            for _ in range(draw(st.sampled_from([1, 1, 1, 0, 2]))):
+                lines.append(draw(st.sampled_from(choices)))
+        else:
+            lines.append(choices[0])
+    lines = [line.replace("{m}", method) for line in lines]
+    lines += draw(st.lists(st.sampled_from(USUAL_EXTRA_LINES), max_size=4))
+    if "extra" in odd_keys:
+        lines += draw(st.lists(st.sampled_from(ODD_EXTRA_LINES), min_size=1, max_size=2))
+    lines = draw(st.permutations(lines))
+    body = draw(st.sampled_from([b"", b"v=0\r\n", b"a\r\n\r\nb", b"\r\n\r\n"]))
+    cl = draw(st.sampled_from(["ok", "ok", "none", "short", "long", "bad", "twice", "l"])
+              if "cl" in odd_keys else st.sampled_from(["ok", "none", "l"]))
+    if cl == "ok":
+        lines.append(f"Content-Length: {len(body)}")
+    elif cl == "short" and body:
+        lines.append(f"Content-Length: {len(body) - 1}")
+    elif cl == "long":
+        lines.append(f"Content-Length: {len(body) + 1}")
+    elif cl == "bad":
+        lines.append("Content-Length: 0x1")
+    elif cl == "twice":
+        lines += [f"Content-Length: {len(body)}", f"l: {len(body)}"]
+    elif cl == "l":
+        lines.insert(draw(st.integers(0, len(lines))), f"l: {len(body)}")
+    text = "\r\n".join([start, *lines]) + "\r\n\r\n"
+    data = text.encode("latin-1") + body
+    if "ends" in odd_keys:
+        ends = draw(st.sampled_from(["lf", "lead", "trail", "noblank"]))
+        if ends == "lf":
+            data = data.replace(b"\r\n", b"\n", draw(st.integers(1, 3)))
+        elif ends == "lead":
+            data = b"\r\n" + data
+        elif ends == "trail":
+            data += b"TRAILING"
+        else:
+            data = data[: data.index(b"\r\n\r\n") + 2]
+    return data
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(wire_messages())
+def test_fast_path_agrees_with_general_path(data: bytes) -> None:
+    check_fast_path_agrees(data)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated())
+def test_fast_path_agrees_on_mutated_messages(data: bytes) -> None:
+    check_fast_path_agrees(data)
+
+
+def test_fast_path_takes_the_usual_messages() -> None:
+    """The agreement tests above would pass with a fast path that always declines."""
+    usual = [s for s in SEEDS if check_fast_path_agrees(s)]
+    assert len(usual) >= 10
+    for m in ("INVITE", "ACK", "OPTIONS"):
+        data = (f"{m} sip:bob@biloxi.example.com SIP/2.0\r\n"
+                "Via: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds\r\n"
+                "Max-Forwards: 70\r\nTo: Bob <sip:bob@biloxi.example.com>\r\n"
+                "From: Alice <sip:alice@atlanta.example.com>;tag=1928301774\r\n"
+                f"Call-ID: a84b4c76e66710@pc33.atlanta.example.com\r\nCSeq: 1 {m}\r\n"
+                "Content-Length: 0\r\n\r\n").encode()
+        assert check_fast_path_agrees(data)
+        assert check_fast_path_agrees(data.replace(b"\r\n\r\n", b"\r\nX: a: b\r\n\r\n")) \
+            is False  # a second ": " on a line: the general path

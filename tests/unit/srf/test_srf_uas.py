@@ -338,3 +338,19 @@ async def test_destroy_answers_held_requests(app: Srf, engine: FakeEngine) -> No
     assert answered.method == "INVITE"
     assert dlg.queued_requests == [] and not dlg.queue_requests
     assert [s.status for s in engine.sent[start:] if s.kind == "response"] == [481]
+
+
+async def test_ack_before_the_listener_is_not_lost(app: Srf, engine: FakeEngine) -> None:
+    """An application that gets its dialog through a queue attaches ``ack`` late: the ACK
+    that already arrived is delivered to that first listener, once."""
+    dlg, did = await _answer(app, engine)
+    engine.deliver_request(invite_text(method="ACK", to_tag="x", body=SDP_A), dialog_id=did)
+    await engine.wait_until(lambda: dlg._unseen_ack is not None)
+    first: list[str] = []
+    second: list[str] = []
+    dlg.on("ack", lambda ack: first.append(ack.method))
+    assert first == []  # not synchronously inside on()
+    await engine.wait_until(lambda: first)
+    dlg.on("ack", lambda ack: second.append(ack.method))
+    await asyncio.sleep(0.02)
+    assert first == ["ACK"] and second == []
