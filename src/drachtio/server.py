@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from drachtio.engine.config import (
     ContactSpec,
     EngineConfig,
+    RequestHandler,
     apply_env,
     load_xml_config,
     parse_contact,
@@ -88,6 +89,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--t2", type=int, metavar="MS", help="SIP timer T2 in ms (default 4000)")
     p.add_argument("--t4", type=int, metavar="MS", help="SIP timer T4 in ms (default 5000)")
     p.add_argument("--t1x64", type=int, metavar="MS", help="64*T1 in ms (default 32000)")
+    p.add_argument("--cert-file", metavar="PEM", help="certificate of tls transports")
+    p.add_argument("--key-file", metavar="PEM", help="private key of --cert-file")
+    p.add_argument("--chain-file", metavar="PEM", help="intermediate certificates to send")
+    p.add_argument("--min-tls-version", choices=["1.0", "1.1", "1.2", "1.3"],
+                   help="lowest TLS version accepted (default 1.2)")
+    p.add_argument("--http-handler", metavar="URL",
+                   help="ask this handler about every new request: tcp://host:port or "
+                   "tls://host:port dials the app there (outbound connection), http(s)://... "
+                   "asks over HTTP (wire-protocol.md 6.2)")
+    p.add_argument("--http-method", choices=["GET", "POST"], type=str.upper,
+                   help="HTTP method for an http(s) --http-handler (default GET)")
     p.add_argument("--overload-delay", type=int, metavar="MS",
                    help="refuse new INVITEs (503) while requests wait longer than this before "
                    "being read (default 200; 0 = never)")
@@ -136,6 +148,20 @@ def build_config(args: argparse.Namespace, env: dict[str, str] | None = None) ->
         value = getattr(args, name)
         if value is not None:
             fields[key] = value / 1000.0
+    for name, key in (("cert_file", "tls_cert_file"), ("key_file", "tls_key_file"),
+                      ("chain_file", "tls_chain_file"), ("min_tls_version", "tls_min_version")):
+        value = getattr(args, name)
+        if value:
+            fields[key] = value
+    if args.http_handler:
+        fields["request_handlers"] = {"*": RequestHandler(args.http_handler,
+                                                          args.http_method or "GET")}
+    elif args.http_method:
+        handlers = fields.get("request_handlers")
+        if isinstance(handlers, dict):
+            fields["request_handlers"] = {
+                m: RequestHandler(h.url, args.http_method, h.verify_peer)
+                for m, h in handlers.items()}
     if args.overload_delay is not None:
         fields["overload_delay"] = args.overload_delay / 1000.0 if args.overload_delay > 0 else None
     if args.overload_max_pending is not None:

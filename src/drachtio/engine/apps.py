@@ -38,6 +38,7 @@ class AppSession:
         "closed",
         "link",
         "name",
+        "on_authenticated",
         "routes",
         "tags",
     )
@@ -57,6 +58,9 @@ class AppSession:
         self.tags: list[str] = []
         self.routes: set[str] = set()
         self.name = name or f"app@{id(self):x}"
+        #: called once ``authenticate`` succeeded and was answered (outbound connections
+        #: send their pending request then)
+        self.on_authenticated: Callable[[AppSession], None] | None = None
 
     # app -> engine ---------------------------------------------------------------------
     def receive(self, msg: ControlMessage) -> None:
@@ -95,11 +99,12 @@ class AppSession:
 class RouteTable:
     """Which sessions handle which verb; round robin per verb; dead sessions skipped lazily."""
 
-    __slots__ = ("_next", "_routes")
+    __slots__ = ("_next", "_next_tagged", "_routes")
 
     def __init__(self) -> None:
         self._routes: dict[str, list[AppSession]] = {}
         self._next: dict[str, int] = {}
+        self._next_tagged: dict[tuple[str, str], int] = {}
 
     def add(self, verb: str, session: AppSession) -> None:
         verb = verb.lower()
@@ -141,6 +146,17 @@ class RouteTable:
                 self._next[verb] = i
                 return s
         return None
+
+    def pick_tagged(self, verb: str, tag: str) -> AppSession | None:
+        """The next live session for ``verb`` that authenticated with ``tag`` (round robin
+        among those; ``{"action":"route","data":{"tag":...}}`` of an HTTP handler)."""
+        cands = [s for s in self._routes.get(verb, ()) if not s.closed and tag in s.tags]
+        if not cands:
+            return None
+        key = (verb, tag)
+        i = self._next_tagged.get(key, 0) % len(cands)
+        self._next_tagged[key] = i + 1
+        return cands[i]
 
     def sessions(self, verb: str) -> list[AppSession]:
         return list(self._routes.get(verb, ()))

@@ -35,8 +35,11 @@ class BuildError(ValueError):
 
 
 def contact_for(hostport: str, proto: str, user: str | None = None) -> str:
-    """``<sip:[user@]host:port[;transport=tcp]>`` for a local transport."""
+    """``<sip:[user@]host:port[;transport=tcp]>`` for a local transport (``<sips:...>`` on
+    tls, as the reference does)."""
     who = f"{user}@" if user else ""
+    if proto == "tls":
+        return f"<sips:{who}{hostport}>"
     tp = "" if proto == "udp" else f";transport={proto}"
     return f"<sip:{who}{hostport}{tp}>"
 

@@ -19,6 +19,7 @@ __all__ = [
     "SUPPORTED_TRANSPORTS",
     "ContactSpec",
     "EngineConfig",
+    "RequestHandler",
     "apply_env",
     "load_xml_config",
     "parse_contact",
@@ -27,8 +28,8 @@ __all__ = [
 
 log = logging.getLogger("drachtio.engine")
 
-#: Transports the engine can listen on. TLS/WS/WSS contacts are refused with a clear error.
-SUPPORTED_TRANSPORTS = ("udp", "tcp")
+#: Transports the engine can listen on (SCTP contacts are refused with a clear error).
+SUPPORTED_TRANSPORTS = ("udp", "tcp", "tls", "ws", "wss")
 
 DEFAULT_CONTACT = "sip:*:5060;transport=udp,tcp"
 
@@ -53,6 +54,34 @@ class ContactSpec:
         if self.host.startswith("["):
             return self.host[1:-1]
         return self.host
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHandler:
+    """Where the engine asks what to do with a new request (wire-protocol.md 6.2).
+
+    ``tcp://host:port`` / ``tls://host:port``: dial the app there (outbound connection);
+    ``http://...`` / ``https://...``: ask with an HTTP GET (or POST) and follow the JSON
+    answer. ``verify_peer``: check the certificate of an https handler.
+    """
+
+    url: str
+    http_method: str = "GET"
+    verify_peer: bool = False
+
+    def __post_init__(self) -> None:
+        scheme = self.url.partition("://")[0].lower()
+        if scheme not in ("tcp", "tls", "http", "https") or "://" not in self.url:
+            raise ValueError(f"request handler must be a tcp://, tls://, http:// or https:// "
+                             f"URL, got {self.url!r}")
+        if self.http_method.upper() not in ("GET", "POST"):
+            raise ValueError(f"request handler http-method must be GET or POST, "
+                             f"got {self.http_method!r}")
+        object.__setattr__(self, "http_method", self.http_method.upper())
+
+    @property
+    def scheme(self) -> str:
+        return self.url.partition("://")[0].lower()
 
 
 def parse_contact(
@@ -193,6 +222,16 @@ class EngineConfig:
     overload_max_pending: int | None = 5000
     #: Retry-After (seconds) of those 503s.
     overload_retry_after: int = 5
+    #: TLS transports (``sips:host:5061;transport=tls`` contacts): certificate (PEM), its
+    #: key, optional intermediate chain, lowest TLS version accepted.
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_chain_file: str | None = None
+    tls_min_version: str = "1.2"
+    #: Outbound connections (wire-protocol.md 6.2): SIP method (upper case) or ``*`` ->
+    #: handler. A new request whose method has one (exact method first, then ``*``) is not
+    #: routed to the connected apps: the engine asks the handler or dials the app it names.
+    request_handlers: dict[str, RequestHandler] = field(default_factory=dict)
     loglevel: str = "info"
     use_uvloop: bool = True
     version: str = ""
@@ -210,6 +249,11 @@ class EngineConfig:
                 not isinstance(self.overload_delay, int | float) or self.overload_delay <= 0):
             raise ValueError("EngineConfig.overload_delay must be a positive number of seconds "
                              "or None")
+        for method, handler in self.request_handlers.items():
+            if not isinstance(handler, RequestHandler):
+                raise TypeError(f"EngineConfig.request_handlers[{method!r}] must be a "
+                                f"RequestHandler, got {type(handler).__name__}")
+        self.request_handlers = {m.upper(): h for m, h in self.request_handlers.items()}
         if self.overload_max_pending is not None and (
                 not isinstance(self.overload_max_pending, int) or self.overload_max_pending < 1):
             raise ValueError("EngineConfig.overload_max_pending must be a positive int or None")
@@ -286,7 +330,15 @@ def load_xml_config(path: str) -> dict[str, object]:
         size = sip.findtext("udp-buffer-size")
         if size and size.strip():
             out["udp_buffer_size"] = int(size.strip())
-        for unsupported in ("tls", "capture-server", "spammers", "blacklist", "session-timers"):
+        tls = sip.find("tls")
+        if tls is not None:
+            for tag, key in (("key-file", "tls_key_file"), ("cert-file", "tls_cert_file"),
+                             ("chain-file", "tls_chain_file"),
+                             ("min-tls-version", "tls_min_version")):
+                value = tls.findtext(tag)
+                if value and value.strip():
+                    out[key] = value.strip()
+        for unsupported in ("capture-server", "spammers", "blacklist", "session-timers"):
             if sip.find(unsupported) is not None:
                 log.warning("config: <sip><%s> is not supported; ignored", unsupported)
     cdrs = root.findtext("cdrs")
@@ -295,8 +347,17 @@ def load_xml_config(path: str) -> dict[str, object]:
     level = root.findtext("logging/loglevel")
     if level and level.strip():
         out["loglevel"] = level.strip()
-    if root.find("request-handlers") is not None:
-        log.warning("config: <request-handlers> (outbound connections) are not supported; ignored")
+    handlers: dict[str, RequestHandler] = {}
+    for el in root.findall("request-handlers/request-handler"):
+        url = (el.text or "").strip()
+        if not url:
+            continue
+        method = (el.get("sip-method") or "*").strip().upper() or "*"
+        handlers[method] = RequestHandler(
+            url, (el.get("http-method") or "GET").strip(),
+            (el.get("verify-peer") or "").strip().lower() in _TRUE)
+    if handlers:
+        out["request_handlers"] = handlers
     return out
 
 
@@ -314,6 +375,14 @@ def apply_env(env: Mapping[str, str] | None = None) -> dict[str, object]:
         out["loglevel"] = e["DRACHTIO_LOGLEVEL"]
     if e.get("DRACHTIO_USER_AGENT_OPTIONS_AUTO_RESPOND"):
         out["options_auto_respond"] = e["DRACHTIO_USER_AGENT_OPTIONS_AUTO_RESPOND"]
+    for var, key in (("DRACHTIO_TLS_CERT_FILE", "tls_cert_file"),
+                     ("DRACHTIO_TLS_KEY_FILE", "tls_key_file"),
+                     ("DRACHTIO_TLS_CHAIN_FILE", "tls_chain_file"),
+                     ("DRACHTIO_MIN_TLS_VERSION", "tls_min_version")):
+        if e.get(var):
+            out[key] = e[var]
+    if e.get("DRACHTIO_HTTP_HANDLER_URI"):
+        out["request_handlers"] = {"*": RequestHandler(e["DRACHTIO_HTTP_HANDLER_URI"].strip())}
     return out
 
 

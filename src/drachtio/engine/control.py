@@ -125,6 +125,9 @@ class ControlHandler:
             session.tags = [t.strip() for t in tokens[3].split(",") if t.strip()]
         hostports = ",".join(self.engine.sip_hostports)
         session.send(frames.ok(msg_id, hostports, self.engine.config.version, hostports))
+        hook, session.on_authenticated = session.on_authenticated, None
+        if hook is not None:
+            hook(session)
 
     def _sip(self, session: AppSession, msg_id: str, tokens: list[str], sip: str | None) -> None:
         txn_id = tokens[2] if len(tokens) > 2 else ""

@@ -49,9 +49,13 @@ class ControlConnection(asyncio.Protocol):
                 pass
         peer = transport.get_extra_info("peername")
         name = f"tcp/{peer[0]}:{peer[1]}" if peer else "tcp/?"
-        self._session = self._engine.attach(self, name=name, authenticated=False)
+        self._session = self._attach(name)
         if log.isEnabledFor(logging.INFO):
             log.info("app connected from %s", name)
+
+    def _attach(self, name: str) -> AppSession:
+        """The engine's session for this connection: it must ``authenticate`` first."""
+        return self._engine.attach(self, name=name, authenticated=False)
 
     def data_received(self, data: bytes) -> None:
         session = self._session

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import re
 import socket
+import ssl
 from collections import deque
 from collections.abc import Callable
 from functools import partial
@@ -32,11 +33,12 @@ from drachtio.engine.build import (
     build_response,
     has_option,
 )
-from drachtio.engine.config import EngineConfig, is_ip
+from drachtio.engine.config import ContactSpec, EngineConfig, is_ip
 from drachtio.engine.control import ControlHandler
 from drachtio.engine.controlserver import start_control_server
 from drachtio.engine.ids import new_branch, new_id, new_tag
 from drachtio.engine.msgutil import freeze, stamp_via, stateless_response
+from drachtio.engine.outbound import OutboundRouter
 from drachtio.engine.overload import LoadMonitor
 from drachtio.engine.records import ClientTxn, Dest, DialogRec, ServerTxn
 from drachtio.engine.timers import TimerHeap
@@ -47,6 +49,7 @@ from drachtio.engine.transport import (
     TransportFactory,
     TransportManager,
     Transports,
+    server_ssl_context,
 )
 from drachtio.sip import (
     Limits,
@@ -193,6 +196,8 @@ class Engine:
 
         self.proxy = ProxyCore(self)
         self.session_timers = SessionTimers(self)
+        self.outbound: OutboundRouter | None = (
+            OutboundRouter(self) if cfg.request_handlers else None)
         self._min_se = str(cfg.min_se)
 
     # ---------------------------------------------------------------------------------------
@@ -204,8 +209,9 @@ class Engine:
         loop = asyncio.get_running_loop()
         self.loop = loop
         self.timers = TimerHeap(loop)
+        contacts = self.config.contact_list()
         tm = self.transport_factory(
-            self.config.contact_list(),
+            contacts,
             on_datagram=self._on_datagram,
             on_stream_message=self._on_stream_message,
             on_stream_error=self._on_stream_error,
@@ -213,6 +219,7 @@ class Engine:
             max_connections=self.config.max_tcp_connections,
             idle_timeout=self.config.tcp_idle_timeout,
             udp_buffer_size=self.config.udp_buffer_size,
+            ssl_context=self._server_ssl(contacts),
         )
         await tm.start()
         self.transports = tm
@@ -235,6 +242,17 @@ class Engine:
         log.info("drachtio engine started: sip %s; admin %s", " ".join(self.sip_hostports),
                  f"tcp {self.config.admin_host}:{self._admin_port}" if self._admin else "none")
 
+    def _server_ssl(self, contacts: list[ContactSpec]) -> ssl.SSLContext | None:
+        """The TLS server context, when a contact has a tls or wss transport."""
+        cfg = self.config
+        if not any(p in ("tls", "wss") for c in contacts for p in c.transports):
+            return None
+        if not cfg.tls_cert_file or not cfg.tls_key_file:
+            raise ValueError("a tls or wss contact needs a certificate and its key "
+                             "(EngineConfig.tls_cert_file/tls_key_file, --cert-file/--key-file)")
+        return server_ssl_context(cfg.tls_cert_file, cfg.tls_key_file, cfg.tls_chain_file,
+                                  cfg.tls_min_version)
+
     async def stop(self) -> None:
         if not self._started:
             return
@@ -243,6 +261,8 @@ class Engine:
             self._sweeper.cancel()
         if self.monitor is not None:
             self.monitor.stop()
+        if self.outbound is not None:
+            self.outbound.close()
         if self._admin is not None:
             self._admin.close()
         for s in list(self.sessions):
@@ -424,7 +444,8 @@ class Engine:
         if reliable:
             # 18.2.2: answer on the connection; should it close, connect to the Via's sent-by
             # port (the source port of a TCP connection is an ephemeral one)
-            dest = Dest(src.local, src.host, req.top_via.port or 5060, src.conn)
+            dest = Dest(src.local, src.host,
+                        req.top_via.port or (5061 if src.proto == "tls" else 5060), src.conn)
         else:
             dest = Dest(src.local, src.host, src.port)
         st = ServerTxn(key, machine, req, dest, self)
@@ -827,6 +848,11 @@ class Engine:
         elif method in ("BYE", "UPDATE", "PRACK"):
             self._reply(st, 481, "Call/Transaction Does Not Exist")
             return
+        if self.outbound is not None:
+            handler = self.outbound.handler_for(method)
+            if handler is not None:
+                self.outbound.dispatch(st, src, freeze(req), handler)
+                return
         app = self.routes.pick(method.lower())
         data = freeze(req)
         if app is None:
@@ -1709,7 +1735,7 @@ class Engine:
 
     def _uac_pinned_dest(self, ct: ClientTxn, resp: Response) -> Dest | None:
         d = ct.dest
-        if d.conn is not None or d.local.proto == "tcp":
+        if d.conn is not None or d.local.proto != "udp":
             assert self.transports is not None
             conn = d.conn or self.transports.connections.get((d.host, d.port))
             if conn is not None:

@@ -15,6 +15,7 @@ handled as received on the contact's first transport, and no connections exist.
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -141,6 +142,7 @@ def memory_transports(bind: Bind) -> TransportFactory:
         max_connections: int = 4096,
         idle_timeout: float = 600.0,
         udp_buffer_size: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> MemoryTransports:
         return MemoryTransports(contacts, bind=bind, on_datagram=on_datagram,
                                 on_stream_message=on_stream_message,

@@ -12,12 +12,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
+import struct
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, cast
 
 from drachtio.engine.config import ContactSpec, is_ip, primary_ip
-from drachtio.sip import Limits, SipParseError, StreamParser
+from drachtio.engine.ws import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    WsDecoder,
+    WsError,
+    encode_frame,
+    handshake,
+)
+from drachtio.sip import Limits, SipParseError, StreamParser, parse_message
 
 if TYPE_CHECKING:
     from drachtio.sip import Message
@@ -212,6 +225,85 @@ class TcpConnection(asyncio.Protocol):
         self.closed = True
 
 
+class WsConnection(TcpConnection):
+    """SIP over WebSocket (RFC 7118), accepted on a ws/wss transport: the HTTP upgrade, then
+    one SIP message per WebSocket message, each parsed on its own (no stream framing)."""
+
+    _MAX_HANDSHAKE = 8192
+
+    def __init__(self, mgr: TransportManager, local: LocalTransport) -> None:
+        super().__init__(mgr, local)
+        self._upgraded = False
+        self._head = b""
+        self._ws = WsDecoder(mgr.limits.max_message_size if mgr.limits else 65535)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_used = time.monotonic()
+        if not self._upgraded:
+            self._head += data
+            end = self._head.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self._head) > self._MAX_HANDSHAKE:
+                    self.close()
+                return
+            head, data = self._head[:end + 4], self._head[end + 4:]
+            self._head = b""
+            answer, ok = handshake(head)
+            if self.transport is not None:
+                self.transport.write(answer)
+            if not ok:
+                self.close()
+                return
+            self._upgraded = True
+            if not data:
+                return
+        try:
+            frames = self._ws.feed(data)
+        except WsError as exc:
+            log.info("WebSocket %s:%s: %s; closing", *self.remote, exc)
+            self._send_frame(OP_CLOSE, struct.pack("!H", exc.code))
+            self.close()
+            return
+        for opcode, payload in frames:
+            if opcode in (OP_TEXT, OP_BINARY):
+                self._message(payload)
+            elif opcode == OP_PING:
+                self._send_frame(OP_PONG, payload)
+            elif opcode == OP_CLOSE:
+                self._send_frame(OP_CLOSE, payload[:2])
+                self.close()
+                return
+
+    def _message(self, payload: bytes) -> None:
+        if not payload.strip():
+            return  # a keep-alive
+        try:
+            msg = parse_message(payload, self.mgr.limits)
+        except SipParseError as err:
+            self.mgr.on_stream_error(self, err)  # answered 400 if it can be; stays open
+            return
+        try:
+            self.mgr.on_stream_message(self, msg)
+        except Exception:
+            log.exception("error handling SIP message from %s:%s", *self.remote)
+
+    def _send_frame(self, opcode: int, payload: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(encode_frame(opcode, payload))
+
+    def write(self, data: bytes, on_error: ErrorCallback | None = None) -> None:
+        if not self._upgraded or self.transport is None:
+            if on_error is not None:
+                on_error()
+            return
+        try:
+            data.decode("utf-8")
+            opcode = OP_TEXT
+        except UnicodeDecodeError:
+            opcode = OP_BINARY
+        super().write(encode_frame(opcode, data), on_error)
+
+
 DatagramCallback = Callable[[LocalTransport, bytes, tuple[str, int]], None]
 StreamCallback = Callable[["TcpConnection", "Message"], None]
 StreamErrorCallback = Callable[["TcpConnection", SipParseError], None]
@@ -269,6 +361,7 @@ class TransportFactory(Protocol):
         max_connections: int = 4096,
         idle_timeout: float = 600.0,
         udp_buffer_size: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> Transports: ...
 
 
@@ -331,9 +424,14 @@ class TransportManager(TransportTable):
         max_connections: int = 4096,
         idle_timeout: float = 600.0,
         udp_buffer_size: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__()
         self.contacts = contacts
+        #: server side of ``tls`` transports (certificate and key); connections we open use
+        #: ``client_ssl`` (no certificate check by default, as the reference)
+        self.ssl_context = ssl_context
+        self.client_ssl = client_ssl_context(verify=False)
         self.on_datagram = on_datagram
         self.on_stream_message = on_stream_message
         self.on_stream_error = on_stream_error
@@ -357,16 +455,24 @@ class TransportManager(TransportTable):
             await self.stop()
             raise
         if not self.locals:
-            raise ValueError("no SIP transport could be started (only udp and tcp are supported)")
+            raise ValueError("no SIP transport could be started")
         self._sweeper = loop.call_later(min(30.0, self.idle_timeout), self._sweep)
 
     async def _start_contact(self, loop: asyncio.AbstractEventLoop, spec: ContactSpec) -> None:
         for proto in spec.transports:
-            if proto not in ("udp", "tcp"):
+            if proto not in ("udp", "tcp", "tls", "ws", "wss"):
                 raise ValueError(
                     f"transport {proto!r} in contact {spec.text!r} is not supported "
-                    "(the engine speaks udp and tcp)"
+                    "(the engine speaks udp, tcp, tls, ws and wss)"
                 )
+            if proto in ("tls", "wss") and self.ssl_context is None:
+                raise ValueError(f"contact {spec.text!r}: a tls transport needs a certificate "
+                                 "and key (--cert-file/--key-file, <sip><tls>)")
+        streams = [p for p in spec.transports if p != "udp"]
+        if len(streams) > 1:
+            raise ValueError(f"contact {spec.text!r}: {' and '.join(streams)} cannot share a "
+                             "port; give each its own contact (e.g. sips:host:5061;"
+                             "transport=tls, sip:host:8080;transport=ws)")
         # port 0: the transports of one contact share one ephemeral port; if the port the
         # first one got is taken for the next protocol, start over with a new one
         attempts = 20 if spec.port == 0 and len(spec.transports) > 1 else 1
@@ -406,12 +512,14 @@ class TransportManager(TransportTable):
             local.udp = udp
             local.port = t.get_extra_info("socket").getsockname()[1]
         else:
+            conn_class = WsConnection if proto in ("ws", "wss") else TcpConnection
             server = await loop.create_server(
-                lambda: TcpConnection(self, local),
+                lambda: conn_class(self, local),
                 host=bind,
                 port=port,
                 reuse_address=True,
                 backlog=1000,
+                ssl=self.ssl_context if proto in ("tls", "wss") else None,
             )
             local.server = server
             local.port = server.sockets[0].getsockname()[1]
@@ -478,6 +586,8 @@ class TransportManager(TransportTable):
             return
         if conn is None or conn.closed:
             conn = self.connections.get((host, port))
+            if conn is not None and conn.local.proto != local.proto:
+                conn = None
         if conn is not None and not conn.closed:
             conn.write(data, on_error)
             return
@@ -493,6 +603,12 @@ class TransportManager(TransportTable):
     ) -> None:
         loop = self._loop
         assert loop is not None
+        if local.proto in ("ws", "wss"):
+            # WebSocket clients connect to us; a request for one that is gone cannot be sent
+            log.info("no WebSocket connection to %s:%s; cannot send", host, port)
+            if on_error is not None:
+                loop.call_soon(on_error)
+            return
         if len(self._all_conns) >= self.max_connections:
             log.warning("TCP connection limit (%d) reached; not connecting to %s:%s",
                         self.max_connections, host, port)
@@ -507,10 +623,13 @@ class TransportManager(TransportTable):
         self.connections[(host, port)] = conn
         self._all_conns.add(conn)
 
+        tls = self.client_ssl if local.proto == "tls" else None
+
         async def run() -> None:
             try:
-                await loop.create_connection(lambda: conn, host, port)
-            except OSError as exc:
+                await loop.create_connection(lambda: conn, host, port, ssl=tls,
+                                             server_hostname=host if tls is not None else None)
+            except (OSError, ssl.SSLError) as exc:
                 if log.isEnabledFor(logging.INFO):
                     log.info("TCP connect to %s:%s failed: %s", host, port, exc)
                 conn.connection_lost(exc)
@@ -541,6 +660,49 @@ class TransportManager(TransportTable):
                 conn.close()
         if self._loop is not None:
             self._sweeper = self._loop.call_later(min(30.0, self.idle_timeout), self._sweep)
+
+
+def client_ssl_context(verify: bool = False) -> ssl.SSLContext:
+    """For TLS connections the engine opens (to SIP peers, or to apps)."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def server_ssl_context(cert_file: str, key_file: str, chain_file: str | None = None,
+                       min_version: str = "1.2") -> ssl.SSLContext:
+    """The certificate (plus optional intermediate chain) a tls transport serves."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    versions = {"1.0": ssl.TLSVersion.TLSv1, "1.1": ssl.TLSVersion.TLSv1_1,
+                "1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+    if min_version not in versions:
+        raise ValueError(f"min TLS version must be one of {', '.join(versions)}, "
+                         f"got {min_version!r}")
+    ctx.minimum_version = versions[min_version]
+    try:
+        if chain_file:
+            import os
+            import tempfile
+
+            with open(cert_file, "rb") as f:
+                pem = f.read()
+            with open(chain_file, "rb") as f:
+                pem += b"\n" + f.read()
+            fd, path = tempfile.mkstemp(suffix=".pem")
+            try:
+                os.write(fd, pem)
+                os.close(fd)
+                ctx.load_cert_chain(path, key_file)
+            finally:
+                os.unlink(path)
+        else:
+            ctx.load_cert_chain(cert_file, key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot load TLS certificate {cert_file} / key {key_file}: {exc}") \
+            from None
+    return ctx
 
 
 def needs_resolution(host: str) -> bool:

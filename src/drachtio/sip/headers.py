@@ -96,10 +96,11 @@ _VIA_FAST_RE = re.compile(
     rf"({PARAMS})[ \t]*+"
 )
 #: The common shape, no optional whitespace: ``SIP/2.0/UDP host[:port][;params]``; a
-#: leading ``;branch=`` is captured too, so the hot path never scans the parameters.
+#: leading ``;branch=`` is captured too, so the hot path never scans the parameters. (The
+#: CR a value keeps in the parser's split block is allowed at the end, see parser.py.)
 _VIA_QUICK_RE = re.compile(
     rf"SIP/2\.0/([A-Za-z]++) ([A-Za-z0-9][A-Za-z0-9\-_.]*+)(?::([0-9]{{1,5}}+))?+"
-    rf"((?:;branch=({PVALUE}+))?+{SIMPLE_PARAMS})"
+    rf"((?:;branch=({PVALUE}+))?+{SIMPLE_PARAMS})\r?"
 )
 #: Port text -> int for the ports seen (bounded): ``int()`` on text is slow.
 _PORTS: dict[str, int] = {}
@@ -168,6 +169,7 @@ class Via(_HasParams):
             via._snap = ("SIP/2.0", transport, host, port)
             return via
         via._branch = None
+        text = text.strip()
         m = _VIA_FAST_RE.fullmatch(text)
         if m is not None:
             name, version, transport, host, port, ptext = m.groups()
@@ -288,9 +290,10 @@ _NA_FAST_RE = re.compile(
     rf"<({_URI_TEXT})>({PARAMS})[ \t]*+"
 )
 #: The common shape; when ``;tag=`` is the only parameter its value is captured too.
+#: (A trailing CR is allowed as in ``_VIA_QUICK_RE``.)
 _NA_QUICK_RE = re.compile(
     rf"(?:\"([^\"\\\r\n]*+)\" ?|({TOKEN}+(?: {TOKEN}+)*+) ?)?"
-    rf"<([A-Za-z][A-Za-z0-9+\-.]*+:{URI_CHAR_ASCII}++)>(;tag=({PVALUE}+)|{SIMPLE_PARAMS})"
+    rf"<([A-Za-z][A-Za-z0-9+\-.]*+:{URI_CHAR_ASCII}++)>(;tag=({PVALUE}+)|{SIMPLE_PARAMS})\r?"
 )
 _ADDR_SPEC_QUICK_RE = re.compile(
     rf"([A-Za-z][A-Za-z0-9+\-.]*+:[^\s<>\";,?]++)({SIMPLE_PARAMS})"
@@ -352,6 +355,7 @@ class NameAddr(_HasParams):
             na.display = qdisp if qdisp is not None else tdisp
         else:
             na._tag = None
+            na._raw = text = text.strip()
             m = _ADDR_SPEC_QUICK_RE.fullmatch(text)
             if m is not None:
                 na._uri_text, na._ptext = m.groups()
@@ -1060,6 +1064,9 @@ class Headers:
 
     __slots__ = ("_cache", "_dirty", "_keys", "_names", "_parts", "_values")
 
+    #: The split header block of a ``_LazyHeaders`` (``None`` once the lists are built).
+    _parts: list[str] | None
+
     def __init__(self, items: Iterable[tuple[str, str]] | Headers | None = None) -> None:
         self._names: list[str] = []
         self._values: list[str] = []
@@ -1306,8 +1313,9 @@ class Headers:
         return f"Headers({self.items()!r})"
 
 
-_NAMES_SLOT = Headers._names  # the slot descriptors, reachable under the properties below
-_VALUES_SLOT = Headers._values
+# the slot descriptors, reachable under the properties below
+_NAMES_SLOT: Any = Headers.__dict__["_names"]
+_VALUES_SLOT: Any = Headers.__dict__["_values"]
 
 
 class _LazyHeaders(Headers):
@@ -1324,12 +1332,13 @@ class _LazyHeaders(Headers):
 
     def _build(self) -> None:
         parts = self._parts
+        assert parts is not None
         _NAMES_SLOT.__set__(self, [n[1:] for n in parts[1::2]])
         _VALUES_SLOT.__set__(self, list(map(str.strip, parts[2::2])))
         self._parts = None
-        self.__class__ = Headers
+        self.__class__ = Headers  # type: ignore[assignment]
 
-    @property  # type: ignore[override]
+    @property
     def _names(self) -> list[str]:
         self._build()
         return self._names
@@ -1339,7 +1348,7 @@ class _LazyHeaders(Headers):
         self._build()
         self._names = value
 
-    @property  # type: ignore[override]
+    @property
     def _values(self) -> list[str]:
         self._build()
         return self._values

@@ -154,7 +154,10 @@ def _parse_head(head: str, limits: Limits) -> tuple[Message, SipParseError | Non
     try:
         h = _split_headers(lines, limits)
     except _Refold:
-        h = _split_headers(_normalise(head), limits)
+        try:
+            h = _split_headers(_normalise(head), limits)
+        except _Refold:  # a continuation of an empty line
+            raise SipParseError("header line starts with whitespace") from None
     msg._headers = h
     msg.extra = b""
     msg._body = b""
@@ -325,11 +328,11 @@ def _new_shape(marked: list[str], joined: str) -> _Shape | None:
     return shape
 
 
-def _fast_datagram(data: bytes, limits: Limits) -> Request | Response | None:
-    """Parse a datagram of the common shape, or return ``None`` for the general path.
+def _fast_head(head: bytes, limits: Limits) -> tuple[Request | Response, int] | None:
+    """Parse a header block (blank line excluded) of the common shape into a message
+    and its Content-Length (-1: none), or return ``None`` for the general path.
 
-    Common shape: no leading CRLF, a blank line, CRLF line ends, no folding, a well
-    formed ``SIP/2.0`` start line, every header line ``name: value`` with no other ``": "``
+    Common shape: CRLF line ends, no folding, a well formed ``SIP/2.0`` start line, every header line ``name: value`` with no other ``": "``
     in it, and the core headers valid. It makes the same message the general path would
     (the tests compare them), in fewer steps; anything unusual, malformed or too large is
     left to the general path, which also words the errors.
@@ -342,14 +345,7 @@ def _fast_datagram(data: bytes, limits: Limits) -> Request | Response | None:
     refuses unmarked names (and the empty name of a blank line). A ``_SHAPES`` hit needs
     no look at single names: the joined names hold one marker per marked piece, so an
     equal string with as many pieces as the cached shape is that same list of names.
-
-    The blank line is searched from the end: it is the last one unless the body holds
-    one too (multipart), and then the header block holds a blank line and is refused.
     """
-    end = data.rfind(b"\r\n\r\n")
-    if end <= 0 or len(data) > limits.max_message_size:
-        return None
-    head = data[:end]
     if b"\x00" in head:
         return None
     parts = head.replace(b"\n", b": \x00").decode("utf-8", "surrogateescape").split(": ")
@@ -392,7 +388,7 @@ def _fast_datagram(data: bytes, limits: Limits) -> Request | Response | None:
         elif shape[1] != n >> 1:
             return None
         keys_t, _, iv, icid, icseq, ifrom, ito, imf, icl, top_only = shape
-        v = parts[iv].strip()
+        v = parts[iv]  # the quick Via matcher takes the line's CR
         if "," in v:
             vias = split_list(v)
             if not vias:
@@ -406,7 +402,7 @@ def _fast_datagram(data: bytes, limits: Limits) -> Request | Response | None:
         if not call_id or " " in call_id or "\t" in call_id:
             return None
         cache["call-id"] = call_id
-        num, sp, cmethod = parts[icseq].partition(" ")
+        num, _, cmethod = parts[icseq].partition(" ")
         cm = _CSEQ_METHODS.get(cmethod)
         if cm is None:
             m = _CSEQ_RE.fullmatch(parts[icseq])
@@ -419,7 +415,7 @@ def _fast_datagram(data: bytes, limits: Limits) -> Request | Response | None:
             return None
         seq = _NUMBERS.get(num)
         if seq is None:
-            if _DIGITS_RE.fullmatch(num) is None:
+            if not num.isdigit() or not num.isascii() or len(num) > 10:
                 return None
             seq = _number(num)
         if seq > 0x7FFFFFFF:
@@ -428,8 +424,8 @@ def _fast_datagram(data: bytes, limits: Limits) -> Request | Response | None:
         cseq.seq = seq
         cseq.method = cm
         cache["cseq"] = cseq
-        cache["from"] = _parse_addr(parts[ifrom].strip())
-        cache["to"] = _parse_addr(parts[ito].strip())
+        cache["from"] = _parse_addr(parts[ifrom])
+        cache["to"] = _parse_addr(parts[ito])
         if imf:
             mf = _MAX_FORWARDS.get(parts[imf])
             if mf is None:
@@ -444,29 +440,47 @@ def _fast_datagram(data: bytes, limits: Limits) -> Request | Response | None:
     h._dirty = False
     msg._headers = h
     msg.extra = b""
-    body_start = end + 4
-    avail = len(data) - body_start
     if not icl:
+        return msg, -1
+    cl_text = parts[icl]
+    cl = _NUMBERS.get(cl_text)
+    if cl is None:
+        if _DIGITS_RE.fullmatch(cl_text) is None:
+            return None
+        cl = _number(cl_text)
+    return msg, cl
+
+
+def _fast_datagram(data: bytes, limits: Limits) -> Request | Response | None:
+    """``_fast_head`` and the body of a datagram, or ``None`` for the general path.
+
+    The blank line is searched from the end: it is the last one unless the body holds
+    one too (multipart), and then the header block holds a blank line and is refused.
+    """
+    end = data.rfind(b"\r\n\r\n")
+    if end <= 0 or len(data) > limits.max_message_size:
+        return None
+    fast = _fast_head(data[:end], limits)
+    if fast is None:
+        return None
+    msg, cl = fast
+    body_start = end + 4
+    if cl < 0:
         msg._raw = data
         msg._body = data[body_start:]
+        return msg
+    avail = len(data) - body_start
+    if cl == avail:
+        msg._raw = data
+        msg._body = data[body_start:] if cl else b""
+    elif cl < avail:
+        stop = body_start + cl
+        msg._raw = data[:stop]
+        msg._body = data[body_start:stop]
+        msg.extra = data[stop:]
     else:
-        cl_text = parts[icl]
-        cl = _NUMBERS.get(cl_text)
-        if cl is None:
-            if _DIGITS_RE.fullmatch(cl_text) is None:
-                return None
-            cl = _number(cl_text)
-        if cl == avail:
-            msg._raw = data
-            msg._body = data[body_start:] if cl else b""
-        elif cl < avail:
-            stop = body_start + cl
-            msg._raw = data[:stop]
-            msg._body = data[body_start:stop]
-            msg.extra = data[stop:]
-        else:
-            return None
-    return msg  # type: ignore[return-value]
+        return None
+    return msg
 
 
 def _guard(e: Exception) -> SipParseError:
@@ -570,7 +584,8 @@ class StreamParser:
             raise TypeError(f"limits must be Limits or None, got {type(limits).__name__}")
         self._limits = limits or DEFAULT_LIMITS
         self._buf = bytearray()
-        self._pending: tuple[Message, int, int, SipParseError | None] | None = None
+        # (message, body offset, Content-Length, start-line error, core headers checked)
+        self._pending: tuple[Message, int, int, SipParseError | None, bool] | None = None
         self._scan = 0
         self._ka = b""
         self.pings = 0
@@ -600,6 +615,9 @@ class StreamParser:
         buf = self._buf
         limits = self._limits
         pos = 0
+        msg: Message
+        cl: int
+        err: SipParseError | None
         try:
             while True:
                 pending = self._pending
@@ -627,16 +645,24 @@ class StreamParser:
                         return
                     if end - pos > limits.max_head_size:
                         raise SipParseError("header block too large", status=513)
-                    msg, err = _parse_head(
-                        bytes(buf[pos:end]).decode("utf-8", "surrogateescape"), limits)
-                    cl = _content_length(msg)
-                    if cl is None:
-                        raise SipParseError("missing Content-Length on a stream transport",
-                                            message=msg)
+                    head = bytes(buf[pos:end])
+                    fast = _fast_head(head, limits)
+                    if fast is not None and fast[1] >= 0:
+                        msg, cl = fast
+                        err = None
+                        checked = True
+                    else:
+                        msg, err = _parse_head(head.decode("utf-8", "surrogateescape"), limits)
+                        length = _content_length(msg)
+                        if length is None:
+                            raise SipParseError("missing Content-Length on a stream transport",
+                                                message=msg)
+                        cl = length
+                        checked = False
                     if end + 4 - pos + cl > limits.max_message_size:
                         raise SipParseError("message too large", status=513, message=msg)
-                    pending = self._pending = (msg, end + 4 - pos, cl, err)
-                msg, body_off, cl, err = pending
+                    pending = self._pending = (msg, end + 4 - pos, cl, err, checked)
+                msg, body_off, cl, err, checked = pending
                 total = body_off + cl
                 if len(buf) - pos < total:
                     return
@@ -649,7 +675,8 @@ class StreamParser:
                 if err is not None:
                     err.message = msg
                     raise err
-                _check_core(msg)
+                if not checked:
+                    _check_core(msg)
                 out.append(msg)  # type: ignore[arg-type]
         finally:
             if pos:

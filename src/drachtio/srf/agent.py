@@ -17,14 +17,19 @@ response and dialog keeps a reference to the agent it belongs to.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from drachtio.sip import Message as _SipMsg
 from drachtio.sip import Request as _SipRequest
+from drachtio.sip import Response as _SipResponse
+from drachtio.srf.auth import maybe_retry
 from drachtio.srf.channel import EngineChannel
 from drachtio.srf.errors import EngineError, NotConnectedError
-from drachtio.srf.message import format_request, format_response, parse_sip
+from drachtio.srf.message import _status_of, format_request, format_response, parse_sip
 from drachtio.srf.request import Request, ServerRef
 from drachtio.srf.response import IncomingResponse, Response, SentMessage
 from drachtio.wire.codec import ControlMessage, new_id
@@ -37,6 +42,8 @@ __all__ = ["Agent"]
 log = logging.getLogger("drachtio.srf")
 
 _NO_TRACK = frozenset({"ACK", "CANCEL", "PRACK"})
+#: a request line as the engine writes one: method, request-URI, SIP/2.0
+_REQUEST_LINE = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+ [^ ]+ SIP/2\.0")
 
 Callback = Callable[[ControlMessage], None]
 
@@ -52,6 +59,25 @@ def _fail_quietly(fut: asyncio.Future[Any], exc: BaseException) -> None:
         fut.set_exception(exc)
         fut.exception()
         log.debug("send failed: %s", exc)
+
+
+def _kind_of(msg: ControlMessage) -> str | None:
+    """``request`` / ``response`` from the start line without parsing the message; ``""``
+    when that line is not plainly either (the caller parses to decide); None: no SIP."""
+    parsed = msg.parsed
+    if isinstance(parsed, _SipRequest):
+        return "request"
+    if isinstance(parsed, _SipResponse):
+        return "response"
+    text = msg.sip
+    if not text:
+        log.warning("ignoring sip frame without a SIP message: %s", msg.tokens[:3])
+        return None
+    end = text.find("\r\n")
+    first = text[:end] if end >= 0 else text
+    if first.startswith("SIP/2.0 "):
+        return "response" if _status_of(first) is not None else ""
+    return "request" if _REQUEST_LINE.fullmatch(first) else ""
 
 
 def _failure(msg: ControlMessage, default: str) -> Exception:
@@ -77,6 +103,10 @@ class Agent:
         self.server_version = ""
         self.local_hostports = ""
         self.routed: set[str] = set()
+        # message ids: unique per connection, opaque to the engine (it echoes them); a
+        # random prefix and a counter instead of a uuid4 (a getrandom call) per command
+        self._id_prefix = new_id()[:24]
+        self._id_seq = itertools.count(0x100000000000)
         self._route_waiters: list[asyncio.Future[None]] = []
         channel.on_message = self.on_message
         channel.on_ready = self.on_ready
@@ -94,7 +124,7 @@ class Agent:
     # -- sending -------------------------------------------------------------------------------
     def command(self, tokens: list[str], sip: str | None, callback: Callback | None) -> str:
         """Send ``<id>|tokens...``; ``callback`` gets the engine's ``response`` frame(s)."""
-        mid = new_id()
+        mid = f"{self._id_prefix}{next(self._id_seq):x}"
         msg = ControlMessage([mid, *tokens], sip)
         if callback is not None:
             self.pending[mid] = callback
@@ -162,15 +192,12 @@ class Agent:
                 if not fut.done():
                     fut.set_exception(_failure(msg, "request failed"))
                 return
-            try:
-                sent = parse_sip(msg)
-            except Exception as exc:  # malformed echo: never crash the loop
-                log.error("unparseable echo of sent %s: %s", method, exc)
+            if msg.sip is None and msg.parsed is None:
                 if not fut.done():
-                    fut.set_exception(EngineError(f"unparseable echoed request: {exc}"))
+                    fut.set_exception(EngineError("the engine's answer carries no request"))
                 return
             req = Request(
-                sent,
+                msg,  # parsed when something reads it
                 source="application",
                 protocol=_tok(t, 6),
                 address=_tok(t, 7),
@@ -258,8 +285,8 @@ class Agent:
             try:
                 sent = self._sent_message(msg)
             except Exception as exc:
-                log.error("unparseable echo of sent response: %s", exc)
-                _fail_quietly(fut, EngineError(f"unparseable echoed response: {exc}"))
+                log.error("bad echo of sent response: %s", exc)
+                _fail_quietly(fut, EngineError(f"bad echoed response: {exc}"))
                 return
             res.dialog_id = sent.dialog_id
             res.sent = sent
@@ -289,7 +316,7 @@ class Agent:
         if dialog_id.startswith("Msg sent"):
             dialog_id = ""
         return SentMessage(
-            parse_sip(msg),
+            msg,  # parsed when something reads it
             protocol=_tok(t, 6),
             address=_tok(t, 7),
             port=_tok(t, 8),
@@ -357,14 +384,22 @@ class Agent:
         if len(t) < 10:
             log.warning("ignoring short sip frame: %s", t)
             return
-        try:
-            sipmsg = parse_sip(msg)
-        except Exception as exc:
-            log.error("unparseable SIP message from the engine: %s", exc)
+        kind = _kind_of(msg)
+        if kind is None:
             return
+        sipmsg: _SipMsg | ControlMessage = msg
+        if kind == "":
+            # not a plain start line: parse now, so garbage is dropped here
+            try:
+                parsed = parse_sip(msg)
+            except Exception as exc:
+                log.error("unparseable SIP message from the engine: %s", exc)
+                return
+            sipmsg = parsed
+            kind = "request" if isinstance(parsed, _SipRequest) else "response"
         source, protocol, address, port, time, txn, dlg = (
             t[2], t[4], t[5], t[6], t[7], t[8], t[9])
-        if isinstance(sipmsg, _SipRequest):
+        if kind == "request":
             received_on = f"{t[10]}:{t[11]}" if len(t) > 11 and t[10] else None
             req = Request(
                 sipmsg,
@@ -408,18 +443,15 @@ class Agent:
         )
         if ires.status >= 200:
             del self.pending_sip[txn]
-        from drachtio.srf.auth import maybe_retry
-
         if maybe_retry(self, sr, ires):
             return
         sr._deliver(ires, ires.ack_function())
 
     def _on_network_request(self, req: Request) -> None:
         method = req.method
-        call_id = req.call_id or ""
         if method == "CANCEL":
             invite = self.pending_invites.get(req.transaction_id) or self.invites_by_call_id.get(
-                call_id)
+                req.call_id or "")
             if invite is not None:
                 self.forget_invite(invite)
                 invite.canceled = True
@@ -430,6 +462,7 @@ class Agent:
         if method == "INVITE":
             if req.transaction_id:
                 self.pending_invites[req.transaction_id] = req
+            call_id = req.call_id
             if call_id:
                 self.invites_by_call_id[call_id] = req
         elif method in ("ACK", "PRACK"):
@@ -444,6 +477,7 @@ class Agent:
                 except Exception:
                     log.exception("on_ack callback raised")
         elif method == "UPDATE":
+            call_id = req.call_id or ""
             invite = self.invites_by_call_id.get(call_id)
             if invite is not None:
                 if invite.listener_count("update") > 0:

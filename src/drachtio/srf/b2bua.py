@@ -290,9 +290,11 @@ class _Bridge:
 
     def _on_b_provisional(self, bres: IncomingResponse) -> None:
         self._hook("on_provisional", bres)
+        if bres.status == 100:
+            return  # a 100 Trying carries nothing to relay or remember (and needs no parse)
         if bres.body:
             self.last_b_sdp = bres.body
-        if bres.status > 100 and self.state is not None:
+        if self.state is not None:
             if header_tag(bres.get("To")):
                 self._set_state(DialogState.EARLY)
             elif self.state.state == DialogState.TRYING:

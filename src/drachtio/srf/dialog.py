@@ -138,30 +138,68 @@ class Dialog(Emitter):
         self._unseen_ack: Request | None = None
         self._state: DialogStateInfo | None = None
         self._state_emitter: StateEmitter | None = None
-        if type_ == "uas":
+        if type_ == "uas" and sent is None:
+            raise ValueError("a uas dialog needs the response as sent (sent=)")
+        if type_ == "uac" and not isinstance(res, IncomingResponse):
+            raise TypeError("a uac dialog needs the response received (IncomingResponse)")
+        # sip / local / remote are read from the messages on first use: many dialogs (a
+        # B2BUA's) are never asked, and their messages then need no parsing at all
+        self._sip: DialogSip | None = None
+        self._local: DialogParty | None = None
+        self._remote: DialogParty | None = None
+        if req.method == "SUBSCRIBE":
+            self.add_subscription(req)
+
+    # -- identity and parties (built lazily) ------------------------------------------------
+    def _describe(self) -> None:
+        req, res = self.req, self.res
+        if self.type == "uas":
+            sent = self.sent
             assert sent is not None
-            self.sip = DialogSip(
+            self._sip = DialogSip(
                 call_id=req.call_id or "",
                 local_tag=header_tag(sent.get("To")),
                 remote_tag=header_tag(req.get("From")),
             )
             contact = sent.get("Contact") or ""
-            self.local = DialogParty(contact_uri(contact), sent.body, contact)
+            self._local = DialogParty(contact_uri(contact), sent.body, contact)
             rcontact = req.get("Contact") or ""
-            self.remote = DialogParty(contact_uri(rcontact), req.body, rcontact)
+            self._remote = DialogParty(contact_uri(rcontact), req.body, rcontact)
         else:
             assert isinstance(res, IncomingResponse)
             contact = req.get("Contact") or ""
-            self.sip = DialogSip(
+            self._sip = DialogSip(
                 call_id=res.get("Call-ID") or req.call_id or "",
                 local_tag=header_tag(req.get("From")),
                 remote_tag=header_tag(res.get("To")),
             )
-            self.local = DialogParty(contact_uri(contact), req.body, contact)
+            self._local = DialogParty(contact_uri(contact), req.body, contact)
             rcontact = res.get("Contact") or ""
-            self.remote = DialogParty(contact_uri(rcontact), res.body, rcontact)
-        if req.method == "SUBSCRIBE":
-            self.add_subscription(req)
+            self._remote = DialogParty(contact_uri(rcontact), res.body, rcontact)
+
+    @property
+    def sip(self) -> DialogSip:
+        """Call-ID and tags (RFC 3261 section 12)."""
+        if self._sip is None:
+            self._describe()
+        assert self._sip is not None
+        return self._sip
+
+    @property
+    def local(self) -> DialogParty:
+        """Our side: Contact URI, current SDP, Contact header value."""
+        if self._local is None:
+            self._describe()
+        assert self._local is not None
+        return self._local
+
+    @property
+    def remote(self) -> DialogParty:
+        """The far end: Contact URI, last SDP, Contact header value."""
+        if self._remote is None:
+            self._describe()
+        assert self._remote is not None
+        return self._remote
 
     # -- description -------------------------------------------------------------------------
     @property

@@ -16,6 +16,7 @@ from drachtio.sip import Message as _SipMsg
 from drachtio.sip import Request as _SipRequest
 from drachtio.sip import Response as _SipResponse
 from drachtio.sip import SipParseError, parse_message
+from drachtio.sip.grammar import LIST_HEADERS, canonical_key
 from drachtio.wire.codec import ControlMessage
 
 __all__ = [
@@ -111,13 +112,31 @@ def parse_sip(msg: ControlMessage) -> _SipMsg:
         return parsed
     if msg.sip is None:
         raise ValueError("control message carries no SIP message")
+    return _parse_text(msg.sip)
+
+
+def _parse_text(text: str) -> _SipMsg:
     try:
-        return parse_message(msg.sip.encode("utf-8", "surrogateescape"))
+        return parse_message(text.encode("utf-8", "surrogateescape"))
     except SipParseError as exc:
         # framed, but a header the transaction layer needs is off: still readable
         if exc.message is not None:
             return exc.message
         raise
+
+
+#: the headers a response copies from its request: (canonical key, name), in order
+_DIALOG_NAMES = (("call-id", "Call-ID"), ("cseq", "CSeq"), ("from", "From"), ("to", "To"))
+_DIALOG_KEYS = frozenset(k for k, _ in _DIALOG_NAMES)
+
+
+def _status_of(first: str) -> int | None:
+    """The status code of a ``SIP/2.0 NNN ...`` start line (None when it is not one)."""
+    code = first[8:11]
+    if first[:8] == "SIP/2.0 " and code.isascii() and code.isdigit() and (
+            first[11:12] in ("", " ")):
+        return int(code)
+    return None
 
 
 def _user_of(value: str | None) -> str | None:
@@ -145,21 +164,115 @@ def _display_name(value: str | None) -> str | None:
 
 
 class SipMessage:
-    """A received (or echoed) SIP message with read accessors."""
+    """A received (or echoed) SIP message with read accessors.
 
-    def __init__(self, msg: _SipMsg) -> None:
-        self.msg = msg
+    Built from a parsed ``drachtio.sip`` message, or from the control frame that carries
+    one: then the text is parsed on first use only (``msg``), and the engine's parsed
+    message (``ControlMessage.parsed``, embedded mode) is taken as it is. Most echoes of
+    what the application sent are never read, and the start line and an empty body are
+    answered from the text, so a typical call parses a few of its messages, not all.
+    """
+
+    _msg: _SipMsg | None
+    _text: str | None
+
+    def __init__(self, msg: _SipMsg | ControlMessage) -> None:
         self._body_text: str | None = None
+        if isinstance(msg, ControlMessage):
+            parsed = msg.parsed
+            if isinstance(parsed, (_SipRequest, _SipResponse)):
+                self._msg, self._text = parsed, None
+            elif msg.sip is None:
+                raise ValueError("control message carries no SIP message")
+            else:
+                self._msg, self._text = None, msg.sip
+        else:
+            self._msg, self._text = msg, None
+
+    @property
+    def msg(self) -> _SipMsg:
+        """The parsed message (``drachtio.sip``), parsed now if it was not yet."""
+        m = self._msg
+        if m is None:
+            text = self._text
+            assert text is not None
+            try:
+                m = _parse_text(text)
+            except (SipParseError, ValueError) as exc:
+                from drachtio.srf.errors import EngineError
+
+                raise EngineError(f"unparseable SIP message from the engine: {exc}") from None
+            self._msg, self._text = m, None
+        return m
+
+    @msg.setter
+    def msg(self, value: _SipMsg) -> None:
+        self._msg, self._text, self._body_text = value, None, None
+
+    def _scan(self, keys: frozenset[str]) -> dict[str, str] | None:
+        """First raw value of each header in ``keys`` (canonical names) read from the
+        unparsed text, without parsing it; None when that is not possible (parsed already,
+        or folded lines, which only the parser unfolds)."""
+        text = self._text
+        if text is None:
+            return None
+        end = text.find("\r\n\r\n")
+        block = text[:end] if end >= 0 else text
+        if "\r\n " in block or "\r\n\t" in block:
+            return None
+        found: dict[str, str] = {}
+        for line in block.split("\r\n")[1:]:
+            name, sep, value = line.partition(":")
+            if not sep:
+                continue
+            key = canonical_key(name)
+            if key in keys and key not in found:
+                found[key] = value.strip()
+                if len(found) == len(keys):
+                    break
+        return found
+
+    def _dialog_header_values(self) -> dict[str, str]:
+        """Call-ID, CSeq, From and To (those present, first values, in this order): what a
+        response copies from its request. Read from the text when it is unparsed."""
+        found = self._scan(_DIALOG_KEYS)
+        if found is None:
+            out: dict[str, str] = {}
+            for name in ("Call-ID", "CSeq", "From", "To"):
+                v = self.msg.get(name)
+                if v is not None:
+                    out[name] = v
+            return out
+        return {name: found[key] for key, name in _DIALOG_NAMES if key in found}
+
+    def _first_line(self) -> str | None:
+        """The start line while the text is unparsed (None once parsed)."""
+        text = self._text
+        if text is None:
+            return None
+        end = text.find("\r\n")
+        return text[:end] if end >= 0 else text
 
     # -- headers ---------------------------------------------------------------------------
     def get(self, name: str) -> str | None:
         """First value of header ``name`` (case-insensitive, compact forms allowed)."""
+        if self._text is not None:
+            key = canonical_key(name)
+            if key not in LIST_HEADERS:  # a list header's first value needs the parser
+                found = self._scan(frozenset((key,)))
+                if found is not None:
+                    return found.get(key)
         return self.msg.get(name)
 
     def get_all(self, name: str) -> list[str]:
         return self.msg.get_all(name)
 
     def has(self, name: str) -> bool:
+        if self._text is not None:
+            key = canonical_key(name)
+            found = self._scan(frozenset((key,)))
+            if found is not None:
+                return key in found
         return self.msg.has(name)
 
     def get_parsed_header(self, name: str) -> Any:
@@ -180,12 +293,22 @@ class SipMessage:
     # -- body and raw text -----------------------------------------------------------------
     @property
     def body(self) -> str:
-        if self._body_text is None:
-            self._body_text = self.msg.body.decode("utf-8", "surrogateescape")
-        return self._body_text
+        b = self._body_text
+        if b is None:
+            text = self._text
+            if text is not None and text.endswith("\r\n\r\n") and (
+                    text.find("\r\n\r\n") == len(text) - 4):
+                b = ""  # nothing after the header block: no need to parse for that
+            else:
+                b = self.msg.body.decode("utf-8", "surrogateescape")
+            self._body_text = b
+        return b
 
     @property
     def raw(self) -> str:
+        text = self._text
+        if text is not None:
+            return text  # exactly what the engine sent or received
         return self.msg.to_bytes().decode("utf-8", "surrogateescape")
 
     def __str__(self) -> str:
@@ -194,11 +317,17 @@ class SipMessage:
     # -- shortcuts ---------------------------------------------------------------------------
     @property
     def type(self) -> str:
+        first = self._first_line()
+        if first is not None:
+            return "response" if first.startswith("SIP/2.0 ") else "request"
         return "request" if isinstance(self.msg, _SipRequest) else "response"
 
     @property
     def method(self) -> str | None:
         """Request method; for a response, the method of its CSeq."""
+        first = self._first_line()
+        if first is not None and not first.startswith("SIP/2.0 "):
+            return first.split(" ", 1)[0]
         m = getattr(self.msg, "method", None)
         if m is not None:
             return str(m)
@@ -212,6 +341,13 @@ class SipMessage:
 
     @property
     def status(self) -> int | None:
+        first = self._first_line()
+        if first is not None:
+            code = _status_of(first)
+            if code is not None:
+                return code
+            if not first.startswith("SIP/2.0 "):
+                return None  # a request
         st = getattr(self.msg, "status", None)
         return int(st) if st is not None else None
 
@@ -222,7 +358,7 @@ class SipMessage:
 
     @property
     def call_id(self) -> str | None:
-        return self.msg.get("Call-ID")
+        return self.get("Call-ID")
 
     @property
     def calling_number(self) -> str | None:

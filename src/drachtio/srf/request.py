@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from drachtio.sip import Message as _SipMsg
 from drachtio.srf.emitter import Emitter, Listener, spawn
 from drachtio.srf.message import HeadersArg, SipMessage
+from drachtio.wire.codec import ControlMessage
 
 if TYPE_CHECKING:  # pragma: no cover
     from drachtio.srf.agent import Agent
@@ -46,7 +47,7 @@ class Request(SipMessage, Emitter):
 
     def __init__(
         self,
-        msg: _SipMsg,
+        msg: _SipMsg | ControlMessage,
         *,
         source: str = "network",
         address: str = "",
@@ -61,6 +62,7 @@ class Request(SipMessage, Emitter):
         agent: Agent | None = None,
     ) -> None:
         SipMessage.__init__(self, msg)
+        self._method: str | None = None
         self.source = source
         self.source_address = address
         try:
@@ -92,10 +94,23 @@ class Request(SipMessage, Emitter):
     # -- message fields ----------------------------------------------------------------------
     @property
     def method(self) -> str:
-        return str(self.msg.method)  # type: ignore[attr-defined]
+        m = self._method
+        if m is None:
+            first = self._first_line()
+            if first is not None:
+                m = first.split(" ", 1)[0]
+            else:
+                m = str(self.msg.method)  # type: ignore[attr-defined]
+            self._method = m
+        return m
 
     @property
     def uri(self) -> str:
+        first = self._first_line()
+        if first is not None:
+            parts = first.split(" ")
+            if len(parts) == 3:
+                return parts[1]
         return str(self.msg.uri)  # type: ignore[attr-defined]
 
     url = uri

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from drachtio.srf.emitter import Emitter
-from drachtio.srf.message import HeadersArg, SipMessage, normalize_headers
+from drachtio.srf.message import HeadersArg, SipMessage, _status_of, normalize_headers
 from drachtio.srf.status import is_valid_status, reason_phrase
 
 if TYPE_CHECKING:  # pragma: no cover
     from drachtio.sip import Message as _SipMsg
+    from drachtio.wire.codec import ControlMessage
     from drachtio.srf.agent import Agent
     from drachtio.srf.request import Request
     from drachtio.srf.srf import Srf
@@ -35,7 +36,7 @@ class SentMessage(SipMessage):
 
     def __init__(
         self,
-        msg: _SipMsg,
+        msg: _SipMsg | ControlMessage,
         *,
         protocol: str = "",
         address: str = "",
@@ -54,7 +55,9 @@ class SentMessage(SipMessage):
 
     @property
     def status(self) -> int:
-        return int(getattr(self.msg, "status", 0))
+        first = self._first_line()
+        code = _status_of(first) if first is not None else None
+        return code if code is not None else int(getattr(self.msg, "status", 0))
 
     @property
     def reason(self) -> str:
@@ -172,10 +175,12 @@ class Response(Emitter):
         return fut
 
     def _base_headers(self, extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        """Call-ID, CSeq, From, To copied from the request; an app-given To tag is kept."""
+        """Call-ID, CSeq, From, To copied from the request (as drachtio-srf does; the
+        engine takes them from the request anyway); an app-given To tag is kept."""
         req = self.req
         assert req is not None
-        to = req.get("To") or ""
+        base = req._dialog_header_values()
+        to = base.pop("To", "")
         out_extra: list[tuple[str, str]] = []
         for name, value in extra:
             if name.lower() in ("to", "t"):
@@ -184,13 +189,10 @@ class Response(Emitter):
                     to = f"{to};tag={m.group(1)}"
                 continue
             out_extra.append((name, value))
-        base: list[tuple[str, str]] = []
-        for name in ("Call-ID", "CSeq", "From"):
-            v = req.get(name)
-            if v is not None:
-                base.append((name, v))
-        base.append(("To", to))
-        return base + out_extra
+        out = list(base.items())
+        out.append(("To", to))
+        out.extend(out_extra)
+        return out
 
 
 class IncomingResponse(SipMessage):
@@ -198,7 +200,7 @@ class IncomingResponse(SipMessage):
 
     def __init__(
         self,
-        msg: _SipMsg,
+        msg: _SipMsg | ControlMessage,
         req: Request,
         *,
         source: str = "network",
@@ -224,10 +226,17 @@ class IncomingResponse(SipMessage):
         self.dialog_id = dialog_id
         self.agent = agent
         self._acked = False
+        self._status: int | None = None
 
     @property
     def status(self) -> int:
-        return int(self.msg.status)  # type: ignore[attr-defined]
+        st = self._status
+        if st is None:
+            first = self._first_line()
+            code = _status_of(first) if first is not None else None
+            st = self._status = code if code is not None else int(
+                self.msg.status)  # type: ignore[attr-defined]
+        return st
 
     @property
     def reason(self) -> str:

@@ -9,6 +9,7 @@ import pytest
 
 from drachtio.engine.config import (
     EngineConfig,
+    RequestHandler,
     apply_env,
     load_xml_config,
     parse_contact,
@@ -77,6 +78,29 @@ def test_cli_precedence(tmp_path) -> None:
     spec = cfg.contact_list()[0]
     assert spec.port == 5070 and spec.external_ip == "9.9.9.9"
     assert apply_env({"DRACHTIO_LOGLEVEL": "debug"}) == {"loglevel": "debug"}
+
+
+def test_cli_request_handlers_and_overload() -> None:
+    cfg = build_config(parse_args(["--http-handler", "tcp://127.0.0.1:9031"]), {})
+    assert cfg.request_handlers == {"*": RequestHandler("tcp://127.0.0.1:9031")}
+    cfg = build_config(parse_args(["--http-handler", "http://h/x", "--http-method", "post"]), {})
+    assert cfg.request_handlers["*"].http_method == "POST"
+    env = {"DRACHTIO_HTTP_HANDLER_URI": "tcp://10.0.0.1:9000"}
+    cfg = build_config(parse_args([]), env)
+    assert cfg.request_handlers == {"*": RequestHandler("tcp://10.0.0.1:9000")}
+    assert cfg.overload_delay == 0.2 and cfg.overload_max_pending == 5000
+    cfg = build_config(parse_args(["--overload-delay", "0", "--overload-max-pending", "0"]), {})
+    assert cfg.overload_delay is None and cfg.overload_max_pending is None
+    cfg = build_config(parse_args(["--overload-delay", "150", "--overload-max-pending", "10"]), {})
+    assert cfg.overload_delay == 0.15 and cfg.overload_max_pending == 10
+    with pytest.raises(ValueError):
+        build_config(parse_args(["--http-handler", "udp://x:1"]), {})
+    with pytest.raises(ValueError):
+        EngineConfig(overload_delay=-1)
+    with pytest.raises(TypeError):
+        EngineConfig(request_handlers={"INVITE": "tcp://x:1"})  # type: ignore[dict-item]
+    assert EngineConfig(request_handlers={"invite": RequestHandler("tcp://x:1")}
+                        ).request_handlers.keys() == {"INVITE"}
 
 
 def test_ids() -> None:

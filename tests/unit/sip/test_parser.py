@@ -305,3 +305,78 @@ def test_stream_many_small_chunks_is_linear() -> None:
     assert len(out) == 1
     assert out[0].get("x-pad") == "y" * 1_000_000
     assert time.perf_counter() - start < 3.0
+
+
+# ---------------------------------------------------------------------------------------
+# The fast path (parser._fast_datagram) and the general path agree on the tricky cases
+# ---------------------------------------------------------------------------------------
+def both_paths(data: bytes) -> tuple[object, object]:
+    from drachtio.sip import parser
+
+    def run(parse: object) -> object:
+        try:
+            m = parse(data, Limits())  # type: ignore[operator]
+        except SipParseError as e:
+            return ("error", e.reason, e.status, e.message is not None)
+        if m is None:
+            return None
+        return (type(m), m.headers.items(), m.headers._keys, m.body, m.extra, m.to_bytes())
+
+    return run(parser._fast_datagram), run(parser._general_datagram)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        b"X-Last: a: bc: d\r\n",  # last line split into an unmarked name: must be refused
+        b"X-Last: a: \x00Y: c\r\n",  # a NUL that would forge a line marker
+        b"Bad Name: x\r\n",
+        b"NoColon\r\n",
+        b"X-Colon:value\r\n",
+        b"X-Fold: a\r\n b\r\n",
+        b"Subject: Re: hello\r\n",
+    ],
+)
+def test_fast_path_declines_what_it_cannot_split(extra: bytes) -> None:
+    data = msg(extra=extra, cl=False)  # the extra line comes last
+    fast, general = both_paths(data)
+    assert fast is None
+    assert general is not None
+
+
+def test_fast_path_shape_cache_is_not_fooled_by_equal_joined_names() -> None:
+    one = msg(extra=b"AB: x\r\n", cl=False)
+    two = msg(extra=b"A: x: B: y\r\n", cl=False)  # joined names equal those of `one`
+    fast, general = both_paths(one)
+    assert fast == general
+    fast, general = both_paths(two)
+    assert fast is None
+    assert general is not None and general[0] is Request
+
+
+def test_fast_path_message_builds_header_lists_on_first_use() -> None:
+    data = msg(extra=b"Contact: <sip:a@b>\r\nX-A: 1\r\n")
+    m = parse_message(data)
+    h = m.headers
+    assert h._keys[:2] == ["via", "max-forwards"]
+    assert len(h) == 9
+    # the engine's way of stamping the top Via: straight into the value list
+    i = h._keys.index("via")
+    assert h._values[i] == "SIP/2.0/TCP client.example.com;branch=z9hG4bK1"
+    h._values[i] += ";received=192.0.2.1"
+    assert h.get("via") == "SIP/2.0/TCP client.example.com;branch=z9hG4bK1;received=192.0.2.1"
+    assert h.names()[:2] == ["Via", "Max-Forwards"]
+    m2 = parse_message(data)
+    m2.remove("X-A")
+    m2.append("X-B", "2")
+    assert m2.headers.items()[-2:] == [("Content-Length", "0"), ("X-B", "2")]
+    assert parse_message(m2.to_bytes()).get("x-b") == "2"
+    assert parse_message(data).headers == parse_message(data).headers.copy()
+
+
+def test_continuation_of_an_empty_line_is_a_clean_error() -> None:
+    data = msg(extra=b"X-A: a\n\n b\r\n")
+    with pytest.raises(SipParseError, match="header line starts with whitespace"):
+        parse_message(data)
+    with pytest.raises(SipParseError, match="header line starts with whitespace"):
+        StreamParser().feed(data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import string
 from pathlib import Path
+from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -493,3 +494,29 @@ def test_fast_path_takes_the_usual_messages() -> None:
         assert check_fast_path_agrees(data)
         assert check_fast_path_agrees(data.replace(b"\r\n\r\n", b"\r\nX: a: b\r\n\r\n")) \
             is False  # a second ": " on a line: the general path
+
+
+def stream_outcome(data: bytes, cuts: list[int]) -> list[object]:
+    sp = StreamParser()
+    got: list[object] = []
+    pos = 0
+    for n in [*cuts, len(data)]:
+        try:
+            got += [message_state(m) for m in sp.feed(data[pos : pos + n])]
+        except SipParseError as e:
+            got += [message_state(m) for m in e.preceding]  # type: ignore[attr-defined]
+            got.append(("error", e.reason, e.status, e.message is not None))
+            return got
+        pos += n
+    return got
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(wire_messages(), min_size=1, max_size=3), st.lists(st.integers(1, 400),
+                                                                   max_size=4))
+def test_stream_fast_path_agrees_with_general_path(msgs: list[bytes], cuts: list[int]) -> None:
+    data = b"".join(msgs)
+    fast = stream_outcome(data, cuts)
+    with mock.patch.object(sip_parser, "_fast_head", lambda head, limits: None):
+        general = stream_outcome(data, cuts)
+    assert fast == general

@@ -293,11 +293,18 @@ class FakeEngine:
             req_text = self.delivered.get(txn_in, "")
             _rs, rh, _rb = split_sip(req_text) if req_text else ("", [], "")
             method = (hget(rh, "CSeq") or " ?").split()[-1]
-            if hget(headers, "Via") is None and hget(rh, "Via"):
-                headers.insert(0, ("Via", hget(rh, "Via") or ""))
+            # as the real servers: Via, From, To, Call-ID, CSeq come from the request; the
+            # app's To only chooses the To tag
+            app_to = hget(headers, "To") or ""
+            headers = [(n, v) for n, v in headers
+                       if n.lower() not in ("via", "from", "to", "call-id", "cseq")]
+            dialog = [(n, hget(rh, n) or "") for n in ("Via", "From", "To", "Call-ID", "CSeq")
+                      if hget(rh, n) is not None]
+            headers = dialog + headers
             to = hget(headers, "To") or ""
             if ";tag=" not in to and status > 100:
-                hset(headers, "To", f"{to};tag={tag()}")
+                chosen = from_tag(app_to.replace("; tag=", ";tag="))
+                hset(headers, "To", f"{to};tag={chosen or tag()}")
             if method in ("INVITE", "SUBSCRIBE") and status >= 200 and not hget(headers, "Contact"):
                 headers.append(("Contact", f"<sip:{HOSTPORT}>"))
             did = ""

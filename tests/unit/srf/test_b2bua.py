@@ -698,7 +698,9 @@ async def test_ack_before_the_app_resumes_still_releases(app: Srf, engine: FakeE
 
     def ack_with_echo(conn, msg) -> bool:
         sip = msg.sip or ""
-        if msg.tokens[1] == "sip" and sip.startswith("SIP/2.0 200") and "INVITE" in sip:
+        answered = engine.delivered.get(msg.tokens[2], "") if len(msg.tokens) > 2 else ""
+        if msg.tokens[1] == "sip" and sip.startswith("SIP/2.0 200") and (
+                answered.startswith("INVITE ")):
             engine.on_command = None
             engine._echo(conn, msg)
             a200 = engine.sent[-1]
