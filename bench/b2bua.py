@@ -45,7 +45,7 @@ from common import (
     start_engine,
 )
 
-DEFAULT_RATES = [25, 50, 100, 150, 200, 300, 400, 500, 600, 800]
+DEFAULT_RATES = [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1200]
 NODE_APP = Path(__file__).resolve().parent / "node" / "b2bua.js"
 
 
@@ -77,11 +77,20 @@ async def serve(admin_port: int, b_uri: str) -> None:
     await asyncio.Event().wait()
 
 
-def run_serve(admin_port: int, b_uri: str) -> None:
-    # the default asyncio loop: drachtio.wire.client cannot connect under uvloop yet (its
-    # connection_made asserts isinstance(transport, asyncio.Transport), which uvloop's fail)
+def run_serve(admin_port: int, b_uri: str, use_uvloop: bool = True) -> None:
+    # uvloop when installed (a dependency on Linux), as `drachtio run` does; Python's
+    # default garbage-collector settings (a call leaves no reference cycles behind)
+    factory = None
+    if use_uvloop:
+        try:
+            import uvloop
+
+            factory = uvloop.new_event_loop
+        except ImportError:
+            pass
     try:
-        asyncio.run(serve(admin_port, b_uri))
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(serve(admin_port, b_uri))
     except KeyboardInterrupt:
         pass
 
@@ -107,8 +116,10 @@ def wait_connect(app: Proc, timeout: float = 20.0) -> None:
 class System:
     """An engine, a B2BUA app on it, and the port its SIPp callee listens on."""
 
-    def __init__(self, label: str, workdir: Path, engine_loglevel: str) -> None:
+    def __init__(self, label: str, workdir: Path, engine_loglevel: str,
+                 app_args: list[str] | None = None) -> None:
         self.label = label
+        self.app_args = app_args or []
         self.workdir = workdir
         self.callee_port = free_port()
         self.b_uri = f"sip:callee@{HOST}:{self.callee_port}"
@@ -122,7 +133,8 @@ class System:
     def _start_app(self) -> Proc:
         if self.label == "python":
             argv = [python(), str(Path(__file__).resolve()), "--serve",
-                    "--admin-port", str(self.admin_port), "--b-uri", self.b_uri]
+                    "--admin-port", str(self.admin_port), "--b-uri", self.b_uri,
+                    *self.app_args]
             return Proc("py-app", argv, self.workdir / "py-app.log", cwd=REPO,
                         env=dict(os.environ, PYTHONUNBUFFERED="1"))
         opts = {"host": HOST, "port": self.admin_port, "secret": SECRET, "uri": self.b_uri}
@@ -197,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="re-runs of a dirty step before a ramp stops (default 1)")
     ap.add_argument("--only", choices=["python", "node"], help="measure one system only")
     ap.add_argument("--engine-loglevel", default="error")
+    ap.add_argument("--no-uvloop", action="store_true",
+                    help="run the Python app on the stock asyncio loop (default: uvloop)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     # internal: the Python application process
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -205,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     if args.serve:
-        run_serve(args.admin_port, args.b_uri)
+        run_serve(args.admin_port, args.b_uri, use_uvloop=not args.no_uvloop)
         return 0
     if not sipp_available():
         print("sipp is not installed", file=sys.stderr)
@@ -220,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     systems: list[System] = []
     try:
         for label in labels:
-            systems.append(System(label, workdir, args.engine_loglevel))
+            systems.append(System(label, workdir, args.engine_loglevel,
+                                  ["--no-uvloop"] if args.no_uvloop else []))
         for rate in rates:
             for s in systems:
                 if not s.done:

@@ -169,7 +169,7 @@ class Via(_HasParams):
             via._snap = ("SIP/2.0", transport, host, port)
             return via
         via._branch = None
-        text = text.strip()
+        text = text.strip()  # the parser may hand over a value with its line's CR
         m = _VIA_FAST_RE.fullmatch(text)
         if m is not None:
             name, version, transport, host, port, ptext = m.groups()
@@ -355,7 +355,7 @@ class NameAddr(_HasParams):
             na.display = qdisp if qdisp is not None else tdisp
         else:
             na._tag = None
-            na._raw = text = text.strip()
+            na._raw = text = text.strip()  # as for Via.parse
             m = _ADDR_SPEC_QUICK_RE.fullmatch(text)
             if m is not None:
                 na._uri_text, na._ptext = m.groups()
@@ -1195,7 +1195,6 @@ class Headers:
         self._cache.pop(key, None)
         if key == "via":
             self._cache.pop("_top_via", None)
-
 
     def set(self, name: str, value: object) -> None:
         """Replace every occurrence by one line (at the first one's place, or at the end)."""

@@ -2,10 +2,18 @@
 
 Datagrams go through ``parse_message`` (the body is the rest of the datagram, or
 Content-Length bytes of it); streams through ``StreamParser`` (Content-Length mandatory).
-Both split the header block once into (name, value) lines and parse eagerly only what a
-transaction layer cannot work without: the top Via, From, To, Call-ID, CSeq (whose method
-must match the request's), Max-Forwards and Content-Length. Everything else, lower Vias
-included, is parsed on first access (``Message.validate()`` checks it all).
+Both parse eagerly only what a transaction layer cannot work without: the top Via, From,
+To, Call-ID, CSeq (whose method must match the request's), Max-Forwards and
+Content-Length. Everything else, lower Vias included, is parsed on first access
+(``Message.validate()`` checks it all).
+
+Two paths make the same messages. The fast path (``_fast_head``) takes the shape nearly
+every peer sends (CRLF line ends, ``Name: value`` lines, the usual spelling of the core
+headers) in a few whole-block operations, memoises what depends only on the sequence of
+header names (``_SHAPES``) and leaves the name and value lists to be built on first use
+(``headers._LazyHeaders``). Anything else, and every error, goes to the general path,
+which also words the errors. ``tests/unit/sip/test_properties.py`` checks that the two
+agree on generated and mutated messages.
 
 Whatever the input, the only exception that leaves this module is ``SipParseError``.
 Its ``message`` is set whenever the start line and header lines could be read, so the
@@ -250,6 +258,8 @@ def _check_core(msg: Message) -> None:
 #: "100".."999" -> int: the status codes the general path accepts, checked and converted in
 #: one lookup.
 _STATUS_CODES: dict[str, int] = {str(i): i for i in range(100, 1000)}
+#: Status lines seen ("SIP/2.0 200 OK\r") -> (status, reason): a peer sends a handful.
+_STATUS_LINES: dict[str, tuple[int, str]] = {}
 #: The method part of a CSeq value as it sits in the split block ("INVITE\r") -> the
 #: method, for methods already checked to be tokens.
 _CSEQ_METHODS: dict[str, str] = {}
@@ -257,7 +267,7 @@ _CSEQ_METHODS: dict[str, str] = {}
 #: in the split block (with the line's CR).
 _MAX_FORWARDS: dict[str, int] = {
     **{str(i): i for i in range(256)}, **{f"{i}\r": i for i in range(256)}}
-#: Request line of the common shape (the CR is the line's, see _fast_datagram).
+#: Request line of the common shape (the CR is the line's, see _fast_head).
 _REQUEST_LINE_RE = re.compile(
     rf"({TOKEN}+) ([A-Za-z][A-Za-z0-9+\-.]*+:{URI_CHAR_ASCII}++) SIP/2\.0\r?")
 #: ``CSeq`` of the common shape, as it sits in the split block.
@@ -332,19 +342,21 @@ def _fast_head(head: bytes, limits: Limits) -> tuple[Request | Response, int] | 
     """Parse a header block (blank line excluded) of the common shape into a message
     and its Content-Length (-1: none), or return ``None`` for the general path.
 
-    Common shape: CRLF line ends, no folding, a well formed ``SIP/2.0`` start line, every header line ``name: value`` with no other ``": "``
-    in it, and the core headers valid. It makes the same message the general path would
-    (the tests compare them), in fewer steps; anything unusual, malformed or too large is
-    left to the general path, which also words the errors.
+    Common shape: a well formed ``SIP/2.0`` start line, header lines ``name: value`` with
+    no other ``": "`` in them and no folding, valid core headers. It makes the message the
+    general path would (the tests compare them) in fewer steps; anything unusual,
+    malformed or too large is left to the general path, which also words the errors.
 
-    The header block is split in one pass: each LF becomes ``": \\x00"`` and the text is
-    split on ``": "``, giving ``[start line, "\\x00" + name, value, ...]`` (values keep the
-    CR, which stripping removes, as the general path's split on CRLF or bare LF would).
-    The marker proves the alignment: a line with no ``": "`` or with two leaves a marked
-    piece at a value position or an unmarked one at a name position, and ``_MARKED_KEYS``
-    refuses unmarked names (and the empty name of a blank line). A ``_SHAPES`` hit needs
-    no look at single names: the joined names hold one marker per marked piece, so an
-    equal string with as many pieces as the cached shape is that same list of names.
+    The block is split in one pass: each LF becomes ``": \\x00"`` (the block holds no NUL)
+    and the text is split on ``": "``, giving ``[start line, "\\x00" + name, value, ...]``;
+    values keep the line's CR (the general path splits on the CRLF), which the stripping
+    every value gets removes, and the quick matchers allow. The marker proves the
+    alignment: a line with no ``": "`` or with two leaves a marked piece at a value
+    position or an unmarked one (or one ending in CR) at a name position, and
+    ``_MARKED_KEYS`` refuses those names (and the empty name of a blank line). A
+    ``_SHAPES`` hit needs no look at single names: the joined names hold one marker per
+    marked piece, so an equal string with as many pieces as the cached shape is that same
+    list of names.
     """
     if b"\x00" in head:
         return None
@@ -356,12 +368,18 @@ def _fast_head(head: bytes, limits: Limits) -> tuple[Request | Response, int] | 
     msg: Message
     method: str | None
     if first[:8] == "SIP/2.0 ":
-        code, _, reason = first[8:].partition(" ")
-        status = _STATUS_CODES.get(code)
-        if status is None:
-            return None
-        if reason[-1:] == "\r":
-            reason = reason[:-1]
+        line = _STATUS_LINES.get(first)
+        if line is None:
+            code, _, reason = first[8:].partition(" ")
+            status = _STATUS_CODES.get(code)
+            if status is None:
+                return None
+            if reason[-1:] == "\r":
+                reason = reason[:-1]
+            line = status, reason
+            if len(_STATUS_LINES) < 256 and len(first) <= 64:
+                _STATUS_LINES[first] = line
+        status, reason = line
         resp = Response.__new__(Response)
         resp._status = status
         resp._reason = reason

@@ -466,6 +466,8 @@ class Agent:
             if call_id:
                 self.invites_by_call_id[call_id] = req
         elif method in ("ACK", "PRACK"):
+            if method == "ACK":
+                res._release_req()  # an ACK is never answered: no cycle with its request
             fn = self.pending_ack.pop(req.dialog_id, None) if req.dialog_id else None
             if fn is not None:
                 try:

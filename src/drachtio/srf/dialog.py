@@ -291,6 +291,18 @@ class Dialog(Emitter):
         self.connected = False
         self.srf.remove_dialog(self)
 
+    def _finish(self) -> None:
+        """After ``destroy`` went out: drop the listeners and, once both legs of a pair are
+        over, their ``other`` links, so a finished call is freed by reference counting
+        rather than left to the cycle collector."""
+        self.remove_all_listeners()
+        self._unseen_ack = None
+        other = self.other
+        if other is not None and not other.connected:
+            if other.other is self:
+                other.other = None
+            self.other = None
+
     # -- incoming in-dialog requests ----------------------------------------------------------
     def handle(self, req: Request, res: Response) -> None:
         if self._queue:
@@ -309,7 +321,7 @@ class Dialog(Emitter):
             self._ended()
             res.send(200)
             self.emit("destroy", req, reason)
-            self.remove_all_listeners()
+            self._finish()
         elif method == "INVITE":
             self._on_reinvite(req, res)
         elif method == "NOTIFY":
@@ -323,7 +335,7 @@ class Dialog(Emitter):
                     if self.remove_subscription(req.get("From") or "", req.get("Event")) == 0:
                         self._ended()
                         self.emit("destroy", req, "subscription terminated")
-                        self.remove_all_listeners()
+                        self._finish()
 
                 loop.call_soon(end)
         elif method in ("INFO", "REFER", "OPTIONS", "MESSAGE", "PUBLISH"):
@@ -455,7 +467,7 @@ class Dialog(Emitter):
                 pass
             return bye
         finally:
-            self.remove_all_listeners()
+            self._finish()
 
     async def modify(
         self,
@@ -584,7 +596,7 @@ class Dialog(Emitter):
         ):
             self._ended()
             self.emit("destroy", req, "subscription terminated")
-            self.remove_all_listeners()
+            self._finish()
         return res
 
     # shortcuts (the reference's are broken: they throw "this.request is not a function")

@@ -12,6 +12,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable
+from types import CoroutineType
 from typing import Any, Self, TypeVar, overload
 
 __all__ = ["Emitter", "Listener", "spawn"]
@@ -47,15 +48,15 @@ def spawn(aw: Any, name: str | None = None) -> asyncio.Task[Any]:
 class Emitter:
     """``on`` / ``once`` / ``off`` / ``emit`` / ``listener_count``."""
 
-    _emitter_listeners: dict[str, list[tuple[Listener, bool]]]
+    #: created on the first ``on``/``once`` (subclasses need not call ``Emitter.__init__``;
+    #: most requests and responses never get a listener)
+    _emitter_listeners: dict[str, list[tuple[Listener, bool]]] | None = None
 
     def _listener_map(self) -> dict[str, list[tuple[Listener, bool]]]:
-        # created lazily so subclasses need not call Emitter.__init__
-        try:
-            return self._emitter_listeners
-        except AttributeError:
-            self._emitter_listeners = {}
-            return self._emitter_listeners
+        m = self._emitter_listeners
+        if m is None:
+            m = self._emitter_listeners = {}
+        return m
 
     @overload
     def on(self, event: str, listener: L) -> Self: ...
@@ -109,7 +110,8 @@ class Emitter:
         entries = m.get(event)
         if entries:
             for i, (fn, _once) in enumerate(entries):
-                if fn is listener:
+                # ==, not is: obj.method makes a new bound method object on every access
+                if fn is listener or fn == listener:
                     del entries[i]
                     break
             if not entries:
@@ -117,36 +119,53 @@ class Emitter:
         return self
 
     def remove_all_listeners(self, event: str | None = None) -> None:
+        m = self._emitter_listeners
+        if m is None:
+            return
         if event is None:
-            self._listener_map().clear()
+            m.clear()
         else:
-            self._listener_map().pop(event, None)
+            m.pop(event, None)
 
     def listener_count(self, event: str) -> int:
-        return len(self._listener_map().get(event, ()))
+        m = self._emitter_listeners
+        return len(m.get(event, ())) if m else 0
 
     def listeners(self, event: str) -> list[Listener]:
-        return [fn for fn, _ in self._listener_map().get(event, ())]
+        m = self._emitter_listeners
+        return [fn for fn, _ in m.get(event, ())] if m else []
 
     def emit(self, event: str, *args: Any) -> bool:
         """Call every listener of ``event``; returns whether there was any."""
-        m = self._listener_map()
+        m = self._emitter_listeners
+        if not m:
+            return False
         entries = m.get(event)
         if not entries:
             return False
+        if len(entries) == 1:  # the common case
+            fn, once = entries[0]
+            if once:
+                del m[event]
+            _call(self, event, fn, args)
+            return True
         snapshot = list(entries)
         if any(once for _, once in snapshot):
             entries[:] = [e for e in entries if not e[1]]
             if not entries:
                 m.pop(event, None)
         for fn, _once in snapshot:
-            try:
-                result = fn(*args)
-            except Exception:
-                log.exception("listener for %r raised", event)
-                continue
-            if result is not None and not isinstance(result, asyncio.Future) and (
-                    inspect.isawaitable(result)):
-                # a coroutine listener; a returned future (res.send()) runs on its own
-                spawn(result, name=f"{type(self).__name__}:{event}")
+            _call(self, event, fn, args)
         return True
+
+
+def _call(emitter: Emitter, event: str, fn: Listener, args: tuple[Any, ...]) -> None:
+    try:
+        result = fn(*args)
+    except Exception:
+        log.exception("listener for %r raised", event)
+        return
+    if result is None or isinstance(result, asyncio.Future):
+        return  # a plain listener; a returned future (res.send()) runs on its own
+    if isinstance(result, CoroutineType) or inspect.isawaitable(result):
+        spawn(result, name=f"{type(emitter).__name__}:{event}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -77,7 +78,8 @@ class Response(Emitter):
     """
 
     def __init__(self, req: Request | None = None, agent: Agent | None = None) -> None:
-        self.req = req
+        self._req = req
+        self._req_ref: weakref.ref[Request] | None = None
         self.agent = agent
         self.srf: Srf | None = None
         self.status: int | None = None
@@ -87,6 +89,26 @@ class Response(Emitter):
         self.sent: SentMessage | None = None
         self._sticky: list[tuple[str, str]] = []
         self._noop = False  # responses to engine-generated requests cannot be sent
+
+    @property
+    def req(self) -> Request | None:
+        """The request this answers. Held weakly once the final response is sent (the
+        request holds its response as ``req.res``): the pair is then freed by reference
+        counting, not by the cycle collector."""
+        r = self._req
+        if r is None and self._req_ref is not None:
+            r = self._req_ref()
+        return r
+
+    @req.setter
+    def req(self, value: Request | None) -> None:
+        self._req, self._req_ref = value, None
+
+    def _release_req(self) -> None:
+        r = self._req
+        if r is not None:
+            self._req_ref = weakref.ref(r)
+            self._req = None
 
     @property
     def final_response_sent(self) -> bool:
@@ -169,6 +191,7 @@ class Response(Emitter):
         self.agent.send_response(self, status, self.reason, self._sticky + hdrs, body, on_ack, fut,
                                  on_sent)
         if status >= 200:
+            self._release_req()
             self.emit("end", status, self.reason)
             if self.listener_count("finish"):
                 loop.call_soon(self.emit, "finish")
@@ -213,7 +236,11 @@ class IncomingResponse(SipMessage):
         agent: Agent | None = None,
     ) -> None:
         super().__init__(msg)
-        self.req = req
+        # the request holds its responses (replay, response()); this side is weak so the
+        # two are freed by reference counting. What ack/prack need is kept here.
+        self._req_ref = weakref.ref(req)
+        self._req_method = req.method
+        self._req_uri = req.uri
         self.source = source
         self.source_address = address
         try:
@@ -244,13 +271,18 @@ class IncomingResponse(SipMessage):
 
     status_code = status
 
+    @property
+    def req(self) -> Request:
+        """The request this answers (None once nothing else holds that request)."""
+        return self._req_ref()  # type: ignore[return-value]
+
     def __repr__(self) -> str:
-        return f"<IncomingResponse {self.status} {self.reason} to {self.req.method}>"
+        return f"<IncomingResponse {self.status} {self.reason} to {self._req_method}>"
 
     @property
     def needs_ack(self) -> bool:
         """A 2xx to an INVITE: the application must ACK it (``ack()``)."""
-        return self.req.method == "INVITE" and 200 <= self.status < 300
+        return self._req_method == "INVITE" and 200 <= self.status < 300
 
     @property
     def reliable(self) -> bool:
@@ -268,7 +300,7 @@ class IncomingResponse(SipMessage):
             fut.set_result(None)
             return fut
         self._acked = True
-        self.agent.send_in_dialog("ACK", self.req.uri, self.dialog_id, hdrs, body, fut)
+        self.agent.send_in_dialog("ACK", self._req_uri, self.dialog_id, hdrs, body, fut)
         return fut
 
     def prack(
@@ -281,9 +313,10 @@ class IncomingResponse(SipMessage):
         if not self.reliable or self.agent is None:
             fut.set_result(None)
             return fut
-        rack = f"{(self.get('RSeq') or '').strip()} {(self.req.get('CSeq') or '').strip()}"
+        # the response's CSeq is its request's (same transaction)
+        rack = f"{(self.get('RSeq') or '').strip()} {(self.get('CSeq') or '').strip()}"
         hdrs = [("RAck", rack), *hdrs]
-        self.agent.send_in_dialog("PRACK", self.req.uri, self.dialog_id, hdrs, body, fut)
+        self.agent.send_in_dialog("PRACK", self._req_uri, self.dialog_id, hdrs, body, fut)
         return fut
 
     def ack_function(self) -> Callable[..., Any]:

@@ -299,6 +299,84 @@ def _recvonly(sdp: str) -> str:
         return sdp
 
 
+class _Attempt:
+    """One INVITE/SUBSCRIBE sent by ``create_uac``: the listeners on its ``Request``.
+
+    Bound methods rather than closures: a closure that removes itself from the request
+    would reference itself (a cycle), and the call's objects should be freed by reference
+    counting when it ends, not by the cycle collector.
+    """
+
+    __slots__ = ("abandoned", "emitter", "on_final", "on_provisional", "on_request", "sdp",
+                 "state", "uri")
+
+    def __init__(self, uri: str, sdp: str | None,
+                 on_request: Callable[[Request], Any] | None,
+                 on_provisional: Callable[[IncomingResponse], Any] | None,
+                 emitter: StateEmitter | None,
+                 on_final: Callable[[Request, IncomingResponse], None] | None) -> None:
+        self.uri = uri
+        self.sdp = sdp
+        self.on_request = on_request
+        self.on_provisional = on_provisional
+        self.emitter = emitter
+        self.on_final = on_final
+        self.state: DialogStateInfo | None = None
+        self.abandoned = False
+
+    def on_update(self, _ureq: Request, ures: Response) -> None:
+        # an UPDATE during setup: answer with our offer (reference behaviour)
+        if self.sdp:
+            ures.send(200, body=self.sdp, headers={"Content-Type": "application/sdp"})
+        else:
+            ures.send(200)
+
+    def on_response(self, res: IncomingResponse, ack: Callable[..., Any]) -> None:
+        if res.status >= 200:
+            req = res.req
+            if req is not None:
+                # nothing follows a final response: let go of the request
+                req.off("update", self.on_update)
+                req.off("response", self.on_response)
+                if self.on_final is not None and res.status < 300:
+                    try:
+                        self.on_final(req, res)
+                    except Exception:
+                        log.exception("creating the dialog failed")
+            return
+        state, emitter = self.state, self.emitter
+        if state is not None and emitter is not None and state.state != DialogState.EARLY:
+            tag = header_tag(res.get("To"))
+            if tag:
+                state.remote_tag = tag
+                state.state = DialogState.EARLY
+                emitter.emit("state_change", state)
+            elif state.state == DialogState.TRYING:
+                state.state = DialogState.PROCEEDING
+                emitter.emit("state_change", state)
+        _call_hook(self.on_provisional, res)
+        if res.reliable:
+            ack()  # PRACK
+
+    def on_sent(self, req: Request) -> None:
+        if self.abandoned:
+            # the awaiting task was cancelled before the engine echoed the INVITE
+            _send_cancel(req)
+            return
+        req.on("update", self.on_update)
+        req.on("response", self.on_response)
+        if self.emitter is not None:
+            self.state = DialogStateInfo(
+                state=DialogState.TRYING,
+                direction=DialogDirection.RECIPIENT,
+                aor=uri_user_host(req.get("To") or ""),
+                call_id=req.call_id or "",
+                local_tag=header_tag(req.get("From")),
+            )
+            self.emitter.emit("state_change", self.state)
+        _call_hook(self.on_request, req)
+
+
 async def _attempt(
     agent: Agent,
     method: str,
@@ -312,64 +390,14 @@ async def _attempt(
     emitter: StateEmitter | None,
     on_final: Callable[[Request, IncomingResponse], None] | None = None,
 ) -> tuple[Request, IncomingResponse, DialogStateInfo | None]:
-    state: DialogStateInfo | None = None
-
-    def on_update(_ureq: Request, ures: Response) -> None:
-        # an UPDATE during setup: answer with our offer (reference behaviour)
-        if sdp:
-            ures.send(200, body=sdp, headers={"Content-Type": "application/sdp"})
-        else:
-            ures.send(200)
-
-    def on_response(res: IncomingResponse, ack: Callable[..., Any]) -> None:
-        if res.status >= 200:
-            if on_final is not None and res.status < 300:
-                try:
-                    on_final(res.req, res)
-                except Exception:
-                    log.exception("creating the dialog failed")
-            return
-        if state is not None and emitter is not None and state.state != DialogState.EARLY:
-            tag = header_tag(res.get("To"))
-            if tag:
-                state.remote_tag = tag
-                state.state = DialogState.EARLY
-                emitter.emit("state_change", state)
-            elif state.state == DialogState.TRYING:
-                state.state = DialogState.PROCEEDING
-                emitter.emit("state_change", state)
-        _call_hook(on_provisional, res)
-        if res.reliable:
-            ack()  # PRACK
-
-    abandoned = False
-
-    def on_sent(req: Request) -> None:
-        nonlocal state
-        if abandoned:
-            # the awaiting task was cancelled before the engine echoed the INVITE
-            _send_cancel(req)
-            return
-        req.on("update", on_update)
-        req.on("response", on_response)
-        if emitter is not None:
-            state = DialogStateInfo(
-                state=DialogState.TRYING,
-                direction=DialogDirection.RECIPIENT,
-                aor=uri_user_host(req.get("To") or ""),
-                call_id=req.call_id or "",
-                local_tag=header_tag(req.get("From")),
-            )
-            emitter.emit("state_change", state)
-        _call_hook(on_request, req)
-
+    att = _Attempt(uri, sdp, on_request, on_provisional, emitter, on_final)
     sending = agent.send_request(method, uri, hdrs, sdp, proxy=proxy, auth=auth,
-                                 on_sent=on_sent)
+                                 on_sent=att.on_sent)
     try:
         req = await sending
     except asyncio.CancelledError:
         if method == "INVITE":
-            abandoned = True  # the echo may still come: on_sent CANCELs the INVITE then
+            att.abandoned = True  # the echo may still come: on_sent CANCELs the INVITE then
         raise
     try:
         res = await req.response()
@@ -378,4 +406,4 @@ async def _attempt(
         if method == "INVITE" and req.final_response is None:
             await _cancel_quietly(req)
         raise
-    return req, res, state
+    return req, res, att.state

@@ -155,3 +155,34 @@ async def test_tls_contact_configuration_errors(cert: tuple[str, str]) -> None:
                               tls_cert_file=cert[0], tls_key_file=str(Path(cert[0]))))
     with pytest.raises(ValueError, match="cannot load"):
         await eng.start()
+
+
+async def test_wss_carries_sip(cert: tuple[str, str]) -> None:
+    ws_client = pytest.importorskip("websockets.asyncio.client")
+    eng = Engine(EngineConfig(contacts=["sips:127.0.0.1:0;transport=wss"], admin_port=0,
+                              secret=SECRET, tls_cert_file=cert[0], tls_key_file=cert[1]))
+    await eng.start()
+    app = AppClient()
+    try:
+        assert eng.admin_port is not None
+        await app.connect(eng.admin_port)
+        await app.authenticate()
+        await app.route("options")
+        port = eng.sip_port("wss")
+        async with ws_client.connect(f"wss://127.0.0.1:{port}", subprotocols=["sip"],
+                                     ssl=no_verify()) as ws:
+            await ws.send(
+                f"OPTIONS sip:svc@127.0.0.1:{port} SIP/2.0\r\n"
+                "Via: SIP/2.0/WSS x.invalid;branch=z9hG4bKwss1\r\nMax-Forwards: 70\r\n"
+                "From: <sip:peer@x.invalid>;tag=s1\r\nTo: <sip:svc@127.0.0.1>\r\n"
+                "Call-ID: wss-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+            ev = await app.next("sip")
+            assert ev.tokens[4] == "wss"
+            await app.call(["sip", ev.tokens[8], ""], answer(ev.tokens[8], 200, "OK", ev.sip))
+            from drachtio.sip import parse_message
+
+            resp = parse_message((await asyncio.wait_for(ws.recv(), 5)).encode())
+            assert isinstance(resp, Response) and resp.status == 200
+    finally:
+        await app.close()
+        await eng.stop()

@@ -487,3 +487,58 @@ def test_auth_headers_through_container() -> None:
     chs = h.parsed("www-authenticate")
     assert [c.realm for c in chs] == ["a", "b"]
     assert chs[1].algorithm == "SHA-256"
+
+
+# ---------------------------------------------------------------------------------------
+# What the quick matchers capture, and the character classes they use
+# ---------------------------------------------------------------------------------------
+def test_whitespace_and_uri_char_classes_match_their_definitions() -> None:
+    import re
+
+    from drachtio.sip.grammar import URI_CHAR, URI_CHAR_ASCII, WHITESPACE
+
+    every = "".join(map(chr, range(0x110000)))
+    assert "".join(re.findall(r"\s", every)) == WHITESPACE
+    assert re.findall(URI_CHAR, every) == re.findall(r'[^\s<>"]', every)
+    ascii_part = re.findall(URI_CHAR_ASCII, every)
+    assert "".join(ascii_part) == "".join(
+        c for c in map(chr, range(0x21, 0x7F)) if c not in '"<>')
+
+
+def test_via_branch_captured_or_found() -> None:
+    first = Via.parse("SIP/2.0/UDP h;branch=z9hG4bKa=b;rport")
+    assert first.branch == "z9hG4bKa=b" and first._branch == "z9hG4bKa=b"
+    later = Via.parse("SIP/2.0/UDP h;rport;branch=z9hG4bKb")
+    assert later._branch is None and later.branch == "z9hG4bKb"
+    first.params["branch"] = "z9hG4bKnew"  # the params dict wins once it exists
+    assert first.branch == "z9hG4bKnew"
+    assert "branch=z9hG4bKnew" in str(first)
+    assert Via("UDP", "h").branch is None
+
+
+def test_via_and_name_addr_take_a_trailing_cr_like_stripped_text() -> None:
+    for text in ("SIP/2.0/UDP h:5060;branch=z9hG4bK1;rport", "SIP/2.0/UDP h ;branch=x"):
+        a, b = Via.parse(text + "\r"), Via.parse(text)
+        assert (a.protocol, a.transport, a.host, a.port, a.branch, a.params, str(a)) == (
+            b.protocol, b.transport, b.host, b.port, b.branch, b.params, str(b))
+    for text in ('"A" <sip:a@b>;tag=1', "<sip:a@b>;x=1;tag=2", "sip:a@b;tag=3",
+                 "A  <sip:a@b>"):
+        c, d = NameAddr.parse(text + "\r"), NameAddr.parse(text)
+        assert (c.display, c.uri_text, c.tag, c.params, str(c)) == (
+            d.display, d.uri_text, d.tag, d.params, str(d))
+
+
+def test_name_addr_tag_captured_when_it_is_the_only_parameter() -> None:
+    only = NameAddr.parse("<sip:a@b>;tag=abc")
+    assert only._tag == "abc" and only.tag == "abc"
+    assert NameAddr.parse("<sip:a@b>;tag=abc;x=1")._tag is None
+    assert NameAddr.parse("<sip:a@b>;tag=abc;x=1").tag == "abc"
+    assert NameAddr.parse("<sip:a@b>;x=1;tag=abc").tag == "abc"
+    assert NameAddr.parse("<sip:a@b>;TAG=abc").tag == "abc"
+    copy = only.copy()
+    assert copy.tag == "abc"
+    copy.params["tag"] = "new"
+    assert (copy.tag, only.tag) == ("new", "abc")
+    assert only.with_tag("t2").tag == "t2"
+    del only.params["tag"]
+    assert only.tag is None and str(only) == "<sip:a@b>"

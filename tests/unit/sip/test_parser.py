@@ -380,3 +380,17 @@ def test_continuation_of_an_empty_line_is_a_clean_error() -> None:
         parse_message(data)
     with pytest.raises(SipParseError, match="header line starts with whitespace"):
         StreamParser().feed(data)
+
+
+def test_fast_path_memos_stay_bounded() -> None:
+    from drachtio.sip import parser
+
+    for i in range(1200):
+        m = parse_message(msg(n=i, extra=b"X-H%d: v\r\nX-%s: w\r\n" % (i, b"L" * 100)))
+        assert m.cseq.seq == i and m.get("x-h%d" % i) == "v"
+    assert len(parser._SHAPES) <= 1024
+    assert len(parser._NUMBERS) <= 4096
+    assert all(len(k) <= 64 for k in parser._MARKED_KEYS)
+    long_names = msg(extra=b"X-" + b"N" * 3000 + b": v\r\n")
+    assert parse_message(long_names).get("x-" + "n" * 3000) == "v"
+    assert all(len(k) <= 2048 for k in parser._SHAPES)

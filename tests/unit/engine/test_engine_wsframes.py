@@ -24,10 +24,10 @@ UPGRADE = (b"GET / HTTP/1.1\r\nHost: sip.example\r\nUpgrade: websocket\r\n"
 
 
 def test_handshake() -> None:
-    assert accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kK+oo5VB9GdwD8="  # RFC 6455
+    assert accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="  # RFC 6455
     answer, ok = handshake(UPGRADE)
     assert ok and answer.startswith(b"HTTP/1.1 101 ")
-    assert b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kK+oo5VB9GdwD8=\r\n" in answer
+    assert b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" in answer
     assert b"Sec-WebSocket-Protocol: sip\r\n" in answer
     answer, ok = handshake(UPGRADE.replace(b"Protocol: sip", b"Protocol: chat"))
     assert not ok and answer.startswith(b"HTTP/1.1 400")
