@@ -223,7 +223,10 @@ def _parse_part(raw: bytes) -> Part:
         name = name.strip()
         if not sep or not name or any(c in name for c in " \t"):
             raise MultipartError(f"malformed part header line {line[:60]!r}")
-        headers.add(name, value.strip())
+        try:
+            headers.add(name, value.strip())
+        except ValueError as exc:  # e.g. a lone CR inside the name
+            raise MultipartError(f"malformed part header line {line[:60]!r}: {exc}") from None
     return Part(body, headers)
 
 

@@ -343,3 +343,10 @@ def test_arbitrary_bytes_never_crash(body: bytes, boundary: str) -> None:
         except MultipartError:
             continue
         assert all(isinstance(p.body, bytes) for p in parts)
+
+
+def test_control_characters_in_part_header_name_are_a_multipart_error() -> None:
+    # found by hypothesis: a lone CR inside a header name used to escape as a bare ValueError
+    body = b"--b\r\n\x00\r\x00: x\r\n\r\nbody\r\n--b--"
+    with pytest.raises(MultipartError, match="malformed part header line"):
+        split_multipart(body, "multipart/mixed;boundary=b")
