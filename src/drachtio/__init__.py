@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Srf", "SipError", "__version__"]
+__all__ = ["SipError", "Srf", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from drachtio.srf import SipError, Srf

@@ -387,7 +387,7 @@ def test_fast_path_memos_stay_bounded() -> None:
 
     for i in range(1200):
         m = parse_message(msg(n=i, extra=b"X-H%d: v\r\nX-%s: w\r\n" % (i, b"L" * 100)))
-        assert m.cseq.seq == i and m.get("x-h%d" % i) == "v"
+        assert m.cseq.seq == i and m.get(f"x-h{i}") == "v"
     assert len(parser._SHAPES) <= 1024
     assert len(parser._NUMBERS) <= 4096
     assert all(len(k) <= 64 for k in parser._MARKED_KEYS)
