@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
 import socket
 import ssl
@@ -175,6 +176,10 @@ class Engine:
         #: UAS INVITEs that sent a 1xx with a To tag: (Call-ID, our tag) -> transaction, so an
         #: in-dialog request in the early dialog (UPDATE, INFO, PRACK...) finds it
         self.early_uas: dict[tuple[str, str], ServerTxn] = {}
+        #: app INVITEs that got a 1xx with a To tag and no final response yet:
+        #: (Call-ID, our From tag) -> transaction, so the callee's UPDATE/INFO... in the early
+        #: dialog reaches the app (the dialog is made on first use, as for ``early_uas``)
+        self.early_uac: dict[tuple[str, str], ClientTxn] = {}
         #: requests without To tag in progress, by (From tag, Call-ID, CSeq, method) -> key,
         #: to spot merged requests (RFC 3261 8.2.2.2: 482)
         self.merged: dict[tuple[str, str, int, str], TransactionKey] = {}
@@ -571,6 +576,8 @@ class Engine:
             del self.client_txns[ct.key]
         if ct.id and self.client_by_id.get(ct.id) is ct:
             del self.client_by_id[ct.id]
+        if ct.early is not None:
+            self._forget_early_uac(ct)
 
     def _start_client(
         self,
@@ -895,7 +902,7 @@ class Engine:
         method = req.method
         rec = self.dialogs_by_tags.get((req.call_id, req.to.tag or "", req.from_.tag or ""))
         if rec is None and method not in ("INVITE", "CANCEL"):
-            rec = self._early_uas_dialog(req)
+            rec = self._early_uas_dialog(req) or self._early_uac_dialog(req)
         if rec is None or rec.terminated:
             if method in _ROUTED_WITH_TO_TAG:
                 self._new_request(req, src, key)
@@ -926,6 +933,14 @@ class Engine:
             if rec.pending_invite is not None:
                 self._reply(st, 491, "Request Pending")
                 return
+        if method == "UPDATE":
+            prev = rec.pending_update
+            if prev is not None and prev.live and not prev.final:
+                # RFC 3311 5.2 (and the reference): the app has not answered the last one
+                self._reply(st, 500, "Server Internal Error",
+                            [("Retry-After", str(random.randint(0, 10)))])
+                return
+            rec.pending_update = st
         if method in ("INVITE", "UPDATE") and self.session_timers.too_small(req):
             self._reply(st, 422, "Session Interval Too Small", [("Min-SE", self._min_se)])
             return
@@ -1082,6 +1097,7 @@ class Engine:
         # through the dialog table it just left) and the INVITE transaction that waits
         # 64*T1 in Accepted for them (RFC 6026) - freed now rather than 32 s later
         rec.ack = rec.ack_dest = None
+        rec.pending_update = None
         ct = rec.uac_invite
         if ct is not None:
             rec.uac_invite = None
@@ -1355,6 +1371,8 @@ class Engine:
         if status >= 200:
             self._forget_early(st)
             self.pending_app.pop(txn_id, None)
+            if rec is not None and rec.pending_update is st:
+                rec.pending_update = None
             if status >= 300:
                 self._drop_rel(st)
             if 200 <= status < 300 and rec is not None and method in ("INVITE", "UPDATE"):
@@ -1626,6 +1644,7 @@ class Engine:
                         self._send(existing.ack_dest, existing.ack)
                     return
                 ct.final = status
+                self._forget_early_uac(ct)
                 rec = self._uac_dialog(ct, resp, existing)
                 if rec is not None:
                     rec.uac_invite = ct
@@ -1649,11 +1668,14 @@ class Engine:
                 if ct.cancel is not None:
                     self._send_pending_cancel(ct)
             elif status < 200:
+                if status > 100 and resp.to.tag:
+                    self._remember_early_uac(ct, resp)
                 if ct.cancel is not None:
                     self._send_pending_cancel(ct)
             else:
                 ct.final = status
                 ct.cancel = None
+                self._forget_early_uac(ct)
                 self._remember_failure(ct)
                 freeze(resp)
                 self._cdr("stop", "network", resp,
@@ -1719,9 +1741,43 @@ class Engine:
 
         self.timers.call_later(self.timer_config.timeout, forget)
 
+    def _remember_early_uac(self, ct: ClientTxn, resp: Response) -> None:
+        """Keep a tagged 1xx to an app's INVITE: the callee may send a request in that early
+        dialog before its 2xx (UPDATE with SDP, RFC 3311)."""
+        if ct.final:
+            return
+        to_tag = resp.to.tag or ""
+        if ct.early is None:
+            ct.early = {}
+            self.early_uac[(ct.request.call_id, ct.request.from_.tag or "")] = ct
+        ct.early[to_tag] = resp
+
+    def _forget_early_uac(self, ct: ClientTxn) -> None:
+        if ct.early is None:
+            return
+        ct.early = None
+        key = (ct.request.call_id, ct.request.from_.tag or "")
+        if self.early_uac.get(key) is ct:
+            del self.early_uac[key]
+
+    def _early_uac_dialog(self, req: Request) -> DialogRec | None:
+        """The early dialog of an app's INVITE that the callee's 1xx (with the request's From
+        tag as To tag) created, made on first use; None when there is no such 1xx."""
+        ct = self.early_uac.get((req.call_id, req.to.tag or ""))
+        if ct is None or ct.final or ct.early is None or not ct.live:
+            return None
+        resp = ct.early.get(req.from_.tag or "")
+        if resp is None:
+            return None
+        return self._uac_dialog(ct, resp, None)
+
     def _uac_dialog(self, ct: ClientTxn, resp: Response, existing: DialogRec | None) -> DialogRec | None:
         if existing is not None and not existing.terminated:
+            early = existing.dialog.early
             existing.dialog.receive_response(resp)
+            if early and resp.status >= 200:
+                # the 2xx, not the 1xx that made the early dialog, fixes the next hop
+                existing.dest = self._uac_pinned_dest(ct, resp)
             self._add_dialog(existing)
             return existing
         try:

@@ -114,6 +114,7 @@ class ClientTxn:
         "dest",
         "dialog",
         "dialog_id",
+        "early",
         "engine",
         "final",
         "id",
@@ -152,6 +153,9 @@ class ClientTxn:
         self.cancel: Request | None = None  # CANCEL waiting for the first provisional
         self.cancelled = False
         self.final = 0
+        #: app INVITEs: tagged provisional responses by To tag until the final one, so a
+        #: request from the callee in that early dialog can make the dialog (RFC 3261 12.1.2)
+        self.early: dict[str, Response] | None = None
         self.user: Any = None  # owner-specific context (proxy branch ...)
 
     def __call__(self, now: float) -> None:
@@ -182,6 +186,7 @@ class DialogRec:
         "local_sdp",
         "owner",
         "pending_invite",
+        "pending_update",
         "rel_pending",
         "st_delta",
         "st_refresher",
@@ -205,6 +210,7 @@ class DialogRec:
         self.ack_dest: Dest | None = None
         self.bye_after_ack: str | None = None  # Reason text: BYE right after the app's ACK
         self.pending_invite: ClientTxn | None = None  # our re-INVITE in progress
+        self.pending_update: ServerTxn | None = None  # their UPDATE, until the app answers
         self.rel_pending: dict[int, Any] = {}
         self.terminated = False
         self.local_sdp: bytes = b""  # our last SDP (session refreshes re-offer it)

@@ -73,6 +73,8 @@ class Layer:
 class MiddlewareStack:
     def __init__(self) -> None:
         self.layers: list[Layer] = []
+        #: per method: the layers that apply to it, in order (built once, on first use)
+        self._chains: dict[str, tuple[Layer, ...]] = {}
 
     def add(self, method: str | None, fn: Callable[..., Any]) -> Layer:
         if not callable(fn):
@@ -85,10 +87,20 @@ class MiddlewareStack:
             )
         layer = Layer(method.upper() if method else None, fn, n)
         self.layers.append(layer)
+        self._chains.clear()
         return layer
 
+    def chain(self, method: str) -> tuple[Layer, ...]:
+        """The layers that run for ``method`` (global ones and that method's), in order."""
+        chain = self._chains.get(method)
+        if chain is None:
+            chain = tuple(la for la in self.layers if la.method is None or la.method == method)
+            if len(self._chains) < 256:  # any method token can arrive; keep this bounded
+                self._chains[method] = chain
+        return chain
+
     def run(self, req: Request, res: Response, final: FinalHandler) -> Any:
-        return _Run(self.layers, req, res, final).step(None)
+        return _Run(self.chain(req.method), req, res, final).step(None)
 
 
 class _Next:
@@ -109,16 +121,15 @@ class _Next:
 
 
 class _Run:
-    __slots__ = ("final", "index", "layers", "method", "req", "res")
+    __slots__ = ("final", "index", "layers", "req", "res")
 
-    def __init__(self, layers: list[Layer], req: Request, res: Response,
+    def __init__(self, layers: tuple[Layer, ...], req: Request, res: Response,
                  final: FinalHandler) -> None:
-        self.layers = layers
+        self.layers = layers  # already filtered by method (MiddlewareStack.chain)
         self.req = req
         self.res = res
         self.final = final
         self.index = 0
-        self.method = req.method
 
     def step(self, err: BaseException | None) -> Any:
         layers = self.layers
@@ -128,9 +139,7 @@ class _Run:
                 return DONE
             layer = layers[self.index]
             self.index += 1
-            if layer.method is not None and layer.method != self.method:
-                continue
-            if layer.is_error != (err is not None):
+            if (layer.n_args == 4) != (err is not None):
                 continue
             nxt = _Next(self)
             try:
@@ -152,7 +161,7 @@ class _Run:
                 # task: the rest of the chain already ran or was scheduled)
                 return out if isinstance(out, asyncio.Task) else DONE
             if inspect.isawaitable(out):
-                return spawn(self._await(out, nxt), name=f"middleware:{self.method}")
+                return spawn(self._await(out, nxt), name=f"middleware:{self.req.method}")
             return DONE
 
     async def _await(self, aw: Any, nxt: _Next) -> None:

@@ -97,10 +97,8 @@ class Request(SipMessage, Emitter):
         m = self._method
         if m is None:
             first = self._first_line()
-            if first is not None:
-                m = first.split(" ", 1)[0]
-            else:
-                m = str(self.msg.method)  # type: ignore[attr-defined]
+            m = (first.split(" ", 1)[0] if first is not None
+                 else str(self.msg.method))  # type: ignore[attr-defined]
             self._method = m
         return m
 

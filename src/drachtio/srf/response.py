@@ -20,10 +20,10 @@ from drachtio.srf.status import is_valid_status, reason_phrase
 
 if TYPE_CHECKING:  # pragma: no cover
     from drachtio.sip import Message as _SipMsg
-    from drachtio.wire.codec import ControlMessage
     from drachtio.srf.agent import Agent
     from drachtio.srf.request import Request
     from drachtio.srf.srf import Srf
+    from drachtio.wire.codec import ControlMessage
 
 __all__ = ["IncomingResponse", "Response", "SentMessage"]
 

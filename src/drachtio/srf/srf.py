@@ -119,7 +119,6 @@ class Srf(Emitter):
         self._agents: list[Agent] = []
         self._verbs: list[str] = []  # routes to register on every connection, in order
         self._ready_tasks: dict[int, asyncio.Task[None]] = {}
-        self._stack.add(None, self._dialog_middleware)
 
     # -- events --------------------------------------------------------------------------------
     def _listener_added(self, event: str) -> None:
@@ -354,16 +353,18 @@ class Srf(Emitter):
             self._add_verb(method.lower())
         return self
 
-    def _dialog_middleware(self, req: Request, res: Response, next: Callable[..., Any]) -> Any:
-        dlg = self._dialogs.get(req.dialog_id) if req.dialog_id else None
-        if dlg is not None:
-            dlg.handle(req, res)
-            return None
-        return next()
-
     def _handle_request(self, req: Request, res: Response) -> None:
         req.srf = self
         res.srf = self
+        # dialogs come first: a request of a known dialog goes to it and never reaches
+        # the middleware
+        dlg = self._dialogs.get(req.dialog_id) if req.dialog_id else None
+        if dlg is not None:
+            try:
+                dlg.handle(req, res)
+            except Exception as exc:
+                self._final(req, res, exc)  # as any failing layer: answered 500
+            return
         try:
             self._stack.run(req, res, self._final)
         except Exception:
