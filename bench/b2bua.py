@@ -14,6 +14,9 @@ succeeds and neither SIPp (caller or callee) saw a retransmission or an unexpect
 message. Steps alternate between the two systems so both see the same machine load; each
 ramp stops at its first unclean step (re-run once first). The result is the highest clean
 rate of each and their ratio.
+
+The Python app runs on uvloop (``--no-uvloop``: the stock asyncio loop) with Python's default
+garbage-collector settings; the engine processes are ``drachtio-server`` with its defaults.
 """
 
 from __future__ import annotations

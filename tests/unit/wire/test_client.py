@@ -281,3 +281,24 @@ def test_connects_under_uvloop() -> None:
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         version, tokens = runner.run(asyncio.wait_for(scenario(), 10))
     assert version == "v0.9.10" and tokens == ["route", "invite"]
+
+
+async def test_frames_of_one_loop_iteration_go_out_in_one_write(server: MockServer) -> None:
+    client = WireClient("127.0.0.1", server.port, "cymru")
+    await client.start()
+    proto = client._proto
+    assert proto is not None and proto.transport is not None
+    writes: list[bytes] = []
+    real_write = proto.transport.write
+    proto.transport.write = lambda data: (writes.append(bytes(data)), real_write(data))[1]
+    msgs = [ControlMessage([new_id(), "route", f"m{i}"]) for i in range(5)]
+    for m in msgs:
+        client.send(m)
+    assert writes == []  # queued until the loop gets to the flush
+    await asyncio.sleep(0)
+    assert writes == [b"".join(encode(m) for m in msgs)]
+    await eventually(lambda: len(server.received) == 5)
+    assert [m.tokens[2] for m in server.received] == [f"m{i}" for i in range(5)]
+    client.send(ControlMessage([new_id(), "route", "last"]))
+    client.close()  # what was sent before close() still goes out
+    await eventually(lambda: len(server.received) == 6)
