@@ -18,7 +18,7 @@ from test_engine_uas import answer
 
 from drachtio.sip import Request, parse_message
 
-SCENARIO = Path(__file__).resolve().parent / "scenarios" / "callee-update-early.xml"
+SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "srf-uas-update-early.xml"
 
 
 def reply(req: Request, status: int, to_tag: str | None = "rtag1", contact: str | None = None,
@@ -143,7 +143,7 @@ async def test_update_from_unknown_fork_481(engine, make_app, peer):
 @pytest.mark.sipp
 @pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp not installed")
 async def test_sipp_callee_updates_during_setup(engine, make_app):
-    """SIPp (scenarios/callee-update-early.xml): 183, UPDATE with SDP, expects 200 with SDP."""
+    """SIPp (tests/scenarios/srf-uas-update-early.xml): 183, UPDATE with SDP, expects 200 with SDP."""
     app = await make_app(engine)
     sipp_port = free_udp_port()
     sipp = asyncio.create_task(run_sipp(

@@ -189,8 +189,6 @@ async def test_far_end_hangs_up(srf: Srf, sipp: MkSipp) -> None:
         await _finish(far)
 
 
-@pytest.mark.xfail(reason="engine answers 481 to an UPDATE in the early dialog of an "
-                   "app-originated INVITE instead of relaying it to the app", strict=False)
 async def test_update_during_setup_answered_with_offer(srf: Srf, sipp: MkSipp) -> None:
     async with sipp("srf-uas-update-early.xml", timeout=8) as far:
         dlg = await asyncio.wait_for(srf.create_uac(far.uri, local_sdp=SDP), 3)
