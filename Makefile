@@ -7,12 +7,12 @@ setup:
 demo: setup
 	@.venv/bin/python -m drachtio.demo
 
-test: setup
+test: setup lint
 	@.venv/bin/python -m pytest -q -p no:cacheprovider
 
 lint: setup
-	@.venv/bin/ruff check src tests bench examples
-	@.venv/bin/mypy src/drachtio/sip src/drachtio/wire/codec.py
+	@.venv/bin/ruff check -q src tests bench examples
+	@.venv/bin/mypy src/drachtio
 
 bench: setup
 	@.venv/bin/python bench/run_all.py

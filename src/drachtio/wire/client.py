@@ -27,6 +27,12 @@ __all__ = ["AuthenticationError", "ReconnectPolicy", "ServerInfo", "WireClient"]
 
 log = logging.getLogger("drachtio.wire")
 
+#: Writes are coalesced: the frames of one loop iteration always go out together, and while
+#: frames keep coming, at most one write per FLUSH_INTERVAL seconds carries all of them. Each
+#: write to a local TCP socket also runs the receiving side's TCP path; under load this cuts
+#: the system calls several-fold for at most half a millisecond of added delay.
+FLUSH_INTERVAL = 0.0005
+
 MIN_PING_INTERVAL = 5.0
 MAX_PING_INTERVAL = 300.0
 
@@ -77,6 +83,7 @@ class _Protocol(asyncio.Protocol):
         #: frames queued by ``WireClient.send`` and not yet written (see ``flush``)
         self.pending: list[bytes] = []
         self.flush_scheduled = False
+        self.last_flush = 0.0
 
     def flush(self) -> None:
         self.flush_scheduled = False
@@ -84,6 +91,7 @@ class _Protocol(asyncio.Protocol):
         if not pending:
             return
         self.pending = []
+        self.last_flush = self.loop.time()
         t = self.transport
         if t is None or t.is_closing():
             return  # the connection went: on_lost fails what was waiting on these
@@ -188,6 +196,8 @@ class WireClient:
         self._ping_task: asyncio.Task[None] | None = None
         self._reconnect_task: asyncio.Task[None] | None = None
         self.frames_sent = 0
+        #: at most one write per this many seconds while busy (0: a write per loop turn)
+        self.flush_interval = FLUSH_INTERVAL
 
     # -- EngineChannel ---------------------------------------------------------------------
 
@@ -214,7 +224,12 @@ class WireClient:
         proto.pending.append(encode(msg))
         if not proto.flush_scheduled:
             proto.flush_scheduled = True
-            proto.loop.call_soon(proto.flush)
+            loop = proto.loop
+            due = proto.last_flush + self.flush_interval
+            if due <= loop.time():
+                loop.call_soon(proto.flush)
+            else:  # busy: gather what comes until then into the same write
+                loop.call_at(due, proto.flush)
         self.frames_sent += 1
 
     def close(self) -> None:

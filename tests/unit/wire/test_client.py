@@ -295,10 +295,21 @@ async def test_frames_of_one_loop_iteration_go_out_in_one_write(server: MockServ
     for m in msgs:
         client.send(m)
     assert writes == []  # queued until the loop gets to the flush
-    await asyncio.sleep(0)
+    await eventually(lambda: writes)
     assert writes == [b"".join(encode(m) for m in msgs)]
     await eventually(lambda: len(server.received) == 5)
     assert [m.tokens[2] for m in server.received] == [f"m{i}" for i in range(5)]
+    # while busy (a write just went out), what follows within FLUSH_INTERVAL is gathered
+    # into one write, over several loop iterations
+    await asyncio.sleep(0.01)
+    client.send(ControlMessage([new_id(), "route", "a0"]))
+    await asyncio.sleep(0)  # idle before: written at once
+    assert len(writes) == 2
+    client.send(ControlMessage([new_id(), "route", "b1"]))
+    await asyncio.sleep(0)
+    client.send(ControlMessage([new_id(), "route", "b2"]))
+    await eventually(lambda: len(writes) == 3)
+    assert writes[2].count(b"|route|b") == 2
     client.send(ControlMessage([new_id(), "route", "last"]))
     client.close()  # what was sent before close() still goes out
-    await eventually(lambda: len(server.received) == 6)
+    await eventually(lambda: len(server.received) == 9)
