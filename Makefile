@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`.
-.PHONY: setup demo test lint bench bench-parse clean
+.PHONY: setup demo test lint bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -14,11 +14,12 @@ lint: setup
 	@.venv/bin/ruff check -q src tests bench examples
 	@.venv/bin/mypy src/drachtio
 
+# every benchmark, each printing its figures and the ratio to a peer measured in the same run
 bench: setup
-	@.venv/bin/python bench/run_all.py
-
-bench-parse: setup
 	@.venv/bin/python bench/parse.py
+	@.venv/bin/python bench/engine_uas.py
+	@.venv/bin/python bench/b2bua.py
+	@.venv/bin/python bench/b2bua_embedded.py
 
 clean:
 	rm -rf .venv build dist src/*.egg-info
