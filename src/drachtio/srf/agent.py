@@ -196,14 +196,16 @@ class Agent:
                 if not fut.done():
                     fut.set_exception(EngineError("the engine's answer carries no request"))
                 return
+            if len(t) < 11:
+                t = t + [""] * (11 - len(t))
             req = Request(
                 msg,  # parsed when something reads it
                 source="application",
-                protocol=_tok(t, 6),
-                address=_tok(t, 7),
-                port=_tok(t, 8),
-                time=_tok(t, 9),
-                transaction_id=_tok(t, 10),
+                protocol=t[6],
+                address=t[7],
+                port=t[8],
+                time=t[9],
+                transaction_id=t[10],
                 dialog_id=dialog_id,
                 agent=self,
             )
@@ -312,16 +314,18 @@ class Agent:
 
     def _sent_message(self, msg: ControlMessage) -> SentMessage:
         t = msg.tokens
-        dialog_id = _tok(t, 11)
+        if len(t) < 12:
+            t = t + [""] * (12 - len(t))
+        dialog_id = t[11]
         if dialog_id.startswith("Msg sent"):
             dialog_id = ""
         return SentMessage(
             msg,  # parsed when something reads it
-            protocol=_tok(t, 6),
-            address=_tok(t, 7),
-            port=_tok(t, 8),
-            time=_tok(t, 9),
-            transaction_id=_tok(t, 10),
+            protocol=t[6],
+            address=t[7],
+            port=t[8],
+            time=t[9],
+            transaction_id=t[10],
             dialog_id=dialog_id,
         )
 
@@ -362,13 +366,14 @@ class Agent:
 
     def on_message(self, msg: ControlMessage) -> None:
         t = msg.tokens
-        kind = _tok(t, 1)
+        n = len(t)
+        kind = t[1] if n > 1 else ""
         if kind == "response":
-            rid = _tok(t, 2)
+            rid = t[2] if n > 2 else ""
             cb = self.pending.get(rid)
             if cb is None:
                 return
-            if _tok(t, 12) != "continue":
+            if n <= 12 or t[12] != "continue":
                 del self.pending[rid]
             cb(msg)
         elif kind == "sip":

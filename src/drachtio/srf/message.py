@@ -1,7 +1,7 @@
 """Read-side view of a SIP message shared by requests, responses and CDR records.
 
-Wraps a parsed ``drachtio.sip`` message (parsed once, when the control frame arrives) and
-adds the conveniences applications use: ``get``/``has``, ``get_parsed_header``, the body
+Wraps a ``drachtio.sip`` message (parsed when first needed, see ``SipMessage``) and adds
+the conveniences applications use: ``get``/``has``, ``get_parsed_header``, the body
 as text, and calling/called numbers. Also the helpers that format the partial SIP text the
 framework sends to the engine.
 """
@@ -45,7 +45,7 @@ def normalize_headers(headers: HeadersArg, what: str = "headers") -> list[tuple[
     if headers is None:
         return []
     items: Iterable[tuple[Any, Any]]
-    if isinstance(headers, Mapping):
+    if type(headers) is dict or isinstance(headers, Mapping):  # (the ABC check is slow)
         items = headers.items()
     elif isinstance(headers, (list, tuple)):
         items = headers
@@ -169,8 +169,9 @@ class SipMessage:
     Built from a parsed ``drachtio.sip`` message, or from the control frame that carries
     one: then the text is parsed on first use only (``msg``), and the engine's parsed
     message (``ControlMessage.parsed``, embedded mode) is taken as it is. Most echoes of
-    what the application sent are never read, and the start line and an empty body are
-    answered from the text, so a typical call parses a few of its messages, not all.
+    what the application sent are never read; the start line, the body (when
+    Content-Length describes it exactly) and the first value of non-list headers are read
+    from the text. A bridged call through ``create_b2bua`` parses none of its messages.
     """
 
     _msg: _SipMsg | None
@@ -178,6 +179,7 @@ class SipMessage:
 
     def __init__(self, msg: _SipMsg | ControlMessage) -> None:
         self._body_text: str | None = None
+        self._headers_index: dict[str, str] | None = None
         if isinstance(msg, ControlMessage):
             parsed = msg.parsed
             if isinstance(parsed, (_SipRequest, _SipResponse)):
@@ -208,42 +210,42 @@ class SipMessage:
     @msg.setter
     def msg(self, value: _SipMsg) -> None:
         self._msg, self._text, self._body_text = value, None, None
+        self._headers_index = None
 
-    def _scan(self, keys: frozenset[str]) -> dict[str, str] | None:
-        """First raw value of each header in ``keys`` (canonical names) read from the
-        unparsed text, without parsing it; None when that is not possible (parsed already,
-        or folded lines, which only the parser unfolds)."""
+    def _index(self) -> dict[str, str] | None:
+        """Header name (canonical) -> first raw value, read once from the unparsed text;
+        None when that is not possible (parsed already, or folded lines, which only the
+        parser unfolds). Enough for ``get``/``has`` of most headers without parsing."""
+        idx = self._headers_index
+        if idx is not None or self._text is None:
+            return idx
         text = self._text
-        if text is None:
-            return None
         end = text.find("\r\n\r\n")
         block = text[:end] if end >= 0 else text
         if "\r\n " in block or "\r\n\t" in block:
             return None
-        found: dict[str, str] = {}
+        idx = {}
         for line in block.split("\r\n")[1:]:
             name, sep, value = line.partition(":")
-            if not sep:
-                continue
-            key = canonical_key(name)
-            if key in keys and key not in found:
-                found[key] = value.strip()
-                if len(found) == len(keys):
-                    break
-        return found
+            if sep:
+                key = canonical_key(name)
+                if key not in idx:
+                    idx[key] = value.strip()
+        self._headers_index = idx
+        return idx
 
     def _dialog_header_values(self) -> dict[str, str]:
         """Call-ID, CSeq, From and To (those present, first values, in this order): what a
         response copies from its request. Read from the text when it is unparsed."""
-        found = self._scan(_DIALOG_KEYS)
-        if found is None:
+        idx = self._index()
+        if idx is None:
             out: dict[str, str] = {}
             for name in ("Call-ID", "CSeq", "From", "To"):
                 v = self.msg.get(name)
                 if v is not None:
                     out[name] = v
             return out
-        return {name: found[key] for key, name in _DIALOG_NAMES if key in found}
+        return {name: idx[key] for key, name in _DIALOG_NAMES if key in idx}
 
     def _first_line(self) -> str | None:
         """The start line while the text is unparsed (None once parsed)."""
@@ -257,11 +259,13 @@ class SipMessage:
     def get(self, name: str) -> str | None:
         """First value of header ``name`` (case-insensitive, compact forms allowed)."""
         if self._text is not None:
-            key = canonical_key(name)
-            if key not in LIST_HEADERS:  # a list header's first value needs the parser
-                found = self._scan(frozenset((key,)))
-                if found is not None:
-                    return found.get(key)
+            idx = self._index()
+            if idx is not None:
+                key = canonical_key(name)
+                if key not in idx:
+                    return None
+                if key not in LIST_HEADERS:  # a list header's first element needs parsing
+                    return idx[key]
         return self.msg.get(name)
 
     def get_all(self, name: str) -> list[str]:
@@ -269,10 +273,9 @@ class SipMessage:
 
     def has(self, name: str) -> bool:
         if self._text is not None:
-            key = canonical_key(name)
-            found = self._scan(frozenset((key,)))
-            if found is not None:
-                return key in found
+            idx = self._index()
+            if idx is not None:
+                return canonical_key(name) in idx
         return self.msg.has(name)
 
     def get_parsed_header(self, name: str) -> Any:
@@ -295,14 +298,30 @@ class SipMessage:
     def body(self) -> str:
         b = self._body_text
         if b is None:
-            text = self._text
-            if text is not None and text.endswith("\r\n\r\n") and (
-                    text.find("\r\n\r\n") == len(text) - 4):
-                b = ""  # nothing after the header block: no need to parse for that
-            else:
+            b = self._text_body()
+            if b is None:
                 b = self.msg.body.decode("utf-8", "surrogateescape")
             self._body_text = b
         return b
+
+    def _text_body(self) -> str | None:
+        """The body read from the unparsed text: what follows the header block, when
+        Content-Length says exactly that (None: parse to be sure)."""
+        text = self._text
+        if text is None:
+            return None
+        end = text.find("\r\n\r\n")
+        if end < 0:
+            return None
+        body = text[end + 4:]
+        idx = self._index()
+        if idx is None:
+            return None
+        length = idx.get("content-length")
+        if length is None:
+            return body if not body else None
+        size = len(body) if body.isascii() else len(body.encode("utf-8", "surrogateescape"))
+        return body if length.isdigit() and int(length) == size else None
 
     @property
     def raw(self) -> str:
@@ -353,6 +372,12 @@ class SipMessage:
 
     @property
     def reason(self) -> str | None:
+        return self._reason()
+
+    def _reason(self) -> str | None:
+        first = self._first_line()
+        if first is not None and _status_of(first) is not None:
+            return first[12:]
         r = getattr(self.msg, "reason", None)
         return str(r) if r is not None else None
 
@@ -363,20 +388,28 @@ class SipMessage:
     @property
     def calling_number(self) -> str | None:
         """User part of P-Asserted-Identity if present, else of From."""
-        pai = self.msg.get("P-Asserted-Identity")
-        user = _user_of(pai)
+        user = _user_of(self.get("P-Asserted-Identity")) if self.has(
+            "P-Asserted-Identity") else None
         if user is not None:
             return user
-        return _user_of(self.msg.get("From"))
+        return _user_of(self.get("From"))
 
     @property
     def calling_name(self) -> str | None:
         """Display name from P-Asserted-Identity if it has one, else from From."""
-        name = _display_name(self.msg.get("P-Asserted-Identity"))
-        return name if name is not None else _display_name(self.msg.get("From"))
+        name = _display_name(self.get("P-Asserted-Identity")) if self.has(
+            "P-Asserted-Identity") else None
+        return name if name is not None else _display_name(self.get("From"))
 
     @property
     def called_number(self) -> str | None:
         """User part of the request-URI (requests only)."""
+        first = self._first_line()
+        if first is not None:
+            if first.startswith("SIP/2.0 "):
+                return None
+            parts = first.split(" ")
+            if len(parts) == 3:
+                return _user_of(parts[1])
         uri = getattr(self.msg, "uri", None)
         return _user_of(uri) if isinstance(uri, str) else None

@@ -250,5 +250,6 @@ def proxy_request(
     # proxied: the application no longer answers it, and a CANCEL is the engine's business
     if res is not None:
         res.finished = True
+        res._release_req()
     agent.forget_invite(req)
     return fut

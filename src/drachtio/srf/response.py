@@ -62,7 +62,7 @@ class SentMessage(SipMessage):
 
     @property
     def reason(self) -> str:
-        return str(getattr(self.msg, "reason", ""))
+        return self._reason() or ""
 
 
 def _fail_quietly(fut: asyncio.Future[Any], exc: BaseException) -> None:
@@ -182,6 +182,7 @@ class Response(Emitter):
         if self._noop or self.agent is None or self.req is None:
             if status >= 200:
                 self.finished = True
+                self._release_req()
             fut.set_result(None)
             return fut
         self.status = status
@@ -267,7 +268,7 @@ class IncomingResponse(SipMessage):
 
     @property
     def reason(self) -> str:
-        return str(self.msg.reason)  # type: ignore[attr-defined]
+        return self._reason() or ""
 
     status_code = status
 

@@ -91,14 +91,19 @@ class SipTestbed:
             if self.clock is not None:
                 self.trace = SipTrace(self.clock.time)
         cfg = EngineConfig(contacts=[self._contact], **self._engine_opts)
-        engine = Engine(cfg)
+        if self.network_kind == "fake":
+            # the engine's transports bind on the fake network itself (its transport
+            # seam): no socket is opened at all
+            from drachtio.engine.memtransport import memory_transports
+
+            self.net = FakeNetwork()
+            engine = Engine(cfg, transport_factory=memory_transports(self.net.bind))
+        else:
+            engine = Engine(cfg)
         await engine.start()
         self.engine = engine
         try:
-            if self.network_kind == "fake":
-                self.net = FakeNetwork()
-                self.net.attach_engine(engine)
-            self.trace.attach(engine)  # after the network: it wraps the network's send
+            self.trace.attach(engine)
             await embedded.start(self.srf, engine=engine)
         except BaseException:
             await engine.stop()

@@ -12,10 +12,12 @@ to drop, delay, duplicate or reorder packets, as trio's fake network does::
 
     net.route_packet = lossy
 
-``attach_engine(engine)`` joins a started ``Engine`` to the network: what the engine sends
-goes onto the network instead of its sockets, and datagrams for the engine's SIP addresses
-are handed to it as if they had arrived on its UDP socket. (Until the engine offers a
-transport seam, the engine's own socket stays bound but unused.)
+An engine joins the network through its transport seam:
+``Engine(cfg, transport_factory=memory_transports(net.bind))``
+(``drachtio.engine.memtransport``; ``SipTestbed`` does this), so it opens no socket at all.
+``attach_engine(engine)`` is the older way for an engine already started on sockets: what
+it sends goes onto the network instead, and datagrams for its SIP addresses are handed to
+it as if they had arrived on its UDP socket (its own socket stays bound but unused).
 """
 
 from __future__ import annotations

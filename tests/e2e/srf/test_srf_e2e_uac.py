@@ -191,7 +191,7 @@ async def test_far_end_hangs_up(srf: Srf, sipp: MkSipp) -> None:
 
 async def test_update_during_setup_answered_with_offer(srf: Srf, sipp: MkSipp) -> None:
     async with sipp("srf-uas-update-early.xml", timeout=8) as far:
-        dlg = await asyncio.wait_for(srf.create_uac(far.uri, local_sdp=SDP), 3)
+        dlg = await asyncio.wait_for(srf.create_uac(far.uri, local_sdp=SDP), 5)
         assert isinstance(dlg, Dialog)
         await dlg.destroy()
         await _finish(far)  # checks that our 200 to the UPDATE carried an SDP
