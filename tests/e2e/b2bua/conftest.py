@@ -4,62 +4,24 @@ are the Srf e2e suite's (``tests/e2e/srf/srf_e2e_util.py``), used as they are.""
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "srf"))
 
-from srf_e2e_util import HOST, SECRET, SIPP, Sipp
-
-from drachtio.engine import Engine
-from drachtio.srf import Srf
-from drachtio.testing import SrfEnv, started_srf
+from srf_e2e_util import (  # noqa: F401  (fixtures shared with the other e2e suite)
+    engine,
+    sipp,
+    skip_without_sipp,
+    srf,
+    srf_env,
+    target,
+)
 
 pytestmark = pytest.mark.sipp
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    if not os.path.exists(SIPP):
-        skip = pytest.mark.skip(reason="sipp not installed")
-        for item in items:
-            if "e2e/b2bua" in str(item.fspath):
-                item.add_marker(skip)
-
-
-@pytest.fixture
-async def srf_env(srf_mode: str, request: pytest.FixtureRequest) -> AsyncIterator[SrfEnv]:
-    """Our engine in-process and an Srf on it, in each ``srf_mode`` (remote over the
-    control protocol, embedded in-process)."""
-    marker = request.node.get_closest_marker("srf_engine")
-    opts: dict[str, Any] = {"timer_h": 4.0, **(marker.kwargs if marker else {})}
-    async with started_srf(srf_mode, secret=SECRET, **opts) as env:
-        yield env
-
-
-@pytest.fixture
-def engine(srf_env: SrfEnv) -> Engine:
-    return srf_env.engine
-
-
-@pytest.fixture
-def srf(srf_env: SrfEnv) -> Srf:
-    return srf_env.srf
-
-
-@pytest.fixture
-def target(engine: Engine) -> str:
-    """``host:port`` of the engine's SIP UDP transport (what SIPp callers dial)."""
-    return f"{HOST}:{engine.sip_port('udp')}"
-
-
-@pytest.fixture
-def sipp(tmp_path: Path) -> Callable[..., Sipp]:
-    def make(scenario: str, **kw: Any) -> Sipp:
-        return Sipp(scenario, tmp_path, **kw)
-
-    return make
+    skip_without_sipp(items, 'e2e/b2bua')

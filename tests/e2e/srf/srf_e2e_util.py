@@ -17,7 +17,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from drachtio.engine import Engine, EngineConfig
+from drachtio.srf import Srf
+from drachtio.testing import SrfEnv, started_srf
 
 REPO = Path(__file__).resolve().parents[3]
 SCENARIOS = REPO / "tests" / "scenarios"
@@ -162,3 +166,52 @@ async def wait_for(pred: object, timeout: float = 10.0) -> None:
         if loop.time() > end:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.01)
+
+
+# -- fixtures shared by the Srf and the B2BUA/proxy e2e suites (imported by their conftests) --
+
+
+def skip_without_sipp(items: list[pytest.Item], folder: str) -> None:
+    """Mark the tests under ``folder`` skipped when the sipp binary is missing."""
+    if os.path.exists(SIPP):
+        return
+    skip = pytest.mark.skip(reason="sipp not installed")
+    for item in items:
+        if folder in str(item.fspath):
+            item.add_marker(skip)
+
+
+@pytest.fixture
+async def srf_env(srf_mode: str, request: pytest.FixtureRequest) -> AsyncIterator[SrfEnv]:
+    """Our engine in-process and an Srf on it, in each ``srf_mode`` (the plugin's
+    parameter): ``remote`` over the control protocol, ``embedded`` in-process. The engine
+    runs with timer_h=4 s (a missing ACK ends the call after ~4 s); other engine options with
+    ``@pytest.mark.srf_engine(...)``."""
+    marker = request.node.get_closest_marker("srf_engine")
+    opts: dict[str, object] = {"timer_h": 4.0, **(marker.kwargs if marker else {})}
+    async with started_srf(srf_mode, secret=SECRET, **opts) as env:  # type: ignore[arg-type]
+        yield env
+
+
+@pytest.fixture
+def engine(srf_env: SrfEnv) -> Engine:
+    return srf_env.engine
+
+
+@pytest.fixture
+def srf(srf_env: SrfEnv) -> Srf:
+    return srf_env.srf
+
+
+@pytest.fixture
+def target(engine: Engine) -> str:
+    """``host:port`` of the engine's SIP UDP transport (what SIPp callers dial)."""
+    return f"{HOST}:{engine.sip_port('udp')}"
+
+
+@pytest.fixture
+def sipp(tmp_path: Path) -> object:
+    def make(scenario: str, **kw: object) -> Sipp:
+        return Sipp(scenario, tmp_path, **kw)  # type: ignore[arg-type]
+
+    return make
