@@ -7,6 +7,7 @@ implements is read, the rest is ignored with a log line.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import os
@@ -386,7 +387,10 @@ def apply_env(env: Mapping[str, str] | None = None) -> dict[str, object]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def is_ip(host: str) -> bool:
+    """Whether ``host`` is an IP literal (brackets allowed); cached: a handful of peers
+    account for nearly every lookup, once per message sent."""
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:

@@ -14,6 +14,7 @@ malformed requests, 2xx retransmission until ACK (and BYE on ACK timeout).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
 import re
@@ -21,7 +22,7 @@ import socket
 import ssl
 from collections import deque
 from collections.abc import Callable
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 from drachtio.engine import frames
@@ -648,29 +649,13 @@ class Engine:
 
     def hop_for_uri(self, uri_text: str) -> tuple[str, str, int]:
         """(proto, host, port) of the next hop for a URI (RFC 3263 without DNS SRV/NAPTR)."""
-        text = uri_text.strip()
-        if text.startswith("<") and ">" in text:
-            text = text[1 : text.index(">")]
-        if not text[:5].lower().startswith(("sip:", "sips:", "tel:")) and not _SCHEME_RE.match(text):
-            text = "sip:" + text  # '1.2.3.4', 'host:5080', 'user@host;transport=tcp'
-        try:
-            uri = SipURI.parse(text)
-        except SipParseError:
-            raise DestError(f"invalid request-uri: {uri_text}") from None
-        if uri.scheme not in ("sip", "sips") or not uri.host:
-            raise DestError(f"invalid request-uri: {uri_text}")
-        proto = (uri.params.get("transport") or "").lower()
-        if uri.scheme == "sips":
-            proto = "tls"
+        proto, host, port = _uri_hop(uri_text)
         assert self.transports is not None
         if not proto:
             proto = "udp" if self.transports.has_proto("udp") else "tcp"
         if not self.transports.has_proto(proto):
             raise DestError("requested protocol/transport not available")
-        host = uri.params.get("maddr") or uri.host
-        host = host.strip("[]")
-        port = uri.port or (5061 if proto == "tls" else 5060)
-        return proto, host, port
+        return proto, host, port or (5061 if proto == "tls" else 5060)
 
     def resolve_dest(
         self,
@@ -1980,9 +1965,28 @@ def _initial_rseq() -> int:
     return random.randint(1, 2**31 - 1)
 
 
-def _is_private(host: str) -> bool:
-    import ipaddress
+@lru_cache(maxsize=4096)
+def _uri_hop(uri_text: str) -> tuple[str, str, int]:
+    """``(transport or "", host, port or 0)`` a URI names as its next hop. Cached: the same
+    targets and routes come back for every request of a dialog and across calls."""
+    text = uri_text.strip()
+    if text.startswith("<") and ">" in text:
+        text = text[1 : text.index(">")]
+    if not text[:5].lower().startswith(("sip:", "sips:", "tel:")) and not _SCHEME_RE.match(text):
+        text = "sip:" + text  # '1.2.3.4', 'host:5080', 'user@host;transport=tcp'
+    try:
+        uri = SipURI.parse(text)
+    except SipParseError:
+        raise DestError(f"invalid request-uri: {uri_text}") from None
+    if uri.scheme not in ("sip", "sips") or not uri.host:
+        raise DestError(f"invalid request-uri: {uri_text}")
+    proto = "tls" if uri.scheme == "sips" else (uri.params.get("transport") or "").lower()
+    host = (uri.params.get("maddr") or uri.host).strip("[]")
+    return proto, host, uri.port or 0
 
+
+@lru_cache(maxsize=4096)
+def _is_private(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_private
     except ValueError:

@@ -2,8 +2,8 @@
 
 Thousands of transactions each need waking at some point (retransmissions, timeouts). Giving
 each its own ``loop.call_at`` handle costs an allocation and a heap push inside the loop per
-re-arm plus a cancel; instead the engine keeps its own heap of ``[when, seq, callback]``
-entries and one loop handle armed for the earliest. Cancelling is O(1) (the entry is marked
+re-arm plus a cancel; instead the engine keeps its own heap of ``(when, seq, entry)``
+tuples (compared in C, no Python ``__lt__`` per sift step) and one loop handle armed for the earliest. Cancelling is O(1) (the entry is marked
 dead and skipped when it surfaces). Deadlines within ``granularity`` of each other fire in
 the same wake-up.
 """
@@ -45,11 +45,6 @@ class TimerEntry:
             self.callback = _noop  # drop what the callback holds (a transaction...) now
             self.owner._dead += 1
 
-    def __lt__(self, other: TimerEntry) -> bool:
-        if self.when != other.when:
-            return self.when < other.when
-        return self.seq < other.seq
-
 
 class TimerHeap:
     """A heap of deadlines driven by one ``loop.call_at`` handle."""
@@ -58,7 +53,7 @@ class TimerHeap:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, granularity: float = 0.002) -> None:
         self._loop = loop
-        self._heap: list[TimerEntry] = []
+        self._heap: list[tuple[float, int, TimerEntry]] = []
         self._counter = itertools.count()
         self._handle: asyncio.TimerHandle | None = None
         self._armed_at = float("inf")
@@ -73,10 +68,11 @@ class TimerHeap:
 
     def call_at(self, when: float, callback: Callable[[float], None]) -> TimerEntry:
         """Run ``callback(now)`` at or shortly after ``when`` (loop time)."""
-        entry = TimerEntry(when, next(self._counter), callback, self)
+        seq = next(self._counter)
+        entry = TimerEntry(when, seq, callback, self)
         if self._dead > 4096 and self._dead * 2 > len(self._heap):
             self._compact()
-        heapq.heappush(self._heap, entry)
+        heapq.heappush(self._heap, (when, seq, entry))
         if when < self._armed_at - self.granularity:
             self._arm(when)
         return entry
@@ -86,7 +82,7 @@ class TimerHeap:
 
     def _compact(self) -> None:
         """Drop cancelled entries (they would otherwise linger until their deadline)."""
-        self._heap = [e for e in self._heap if e.alive]
+        self._heap = [t for t in self._heap if t[2].alive]
         heapq.heapify(self._heap)
         self._dead = 0
 
@@ -103,8 +99,8 @@ class TimerHeap:
         limit = now + self.granularity
         pop = heapq.heappop
         # self._heap is re-read each time: a callback may compact (replace) it
-        while self._heap and self._heap[0].when <= limit:
-            entry = pop(self._heap)
+        while self._heap and self._heap[0][0] <= limit:
+            entry = pop(self._heap)[2]
             if not entry.alive:
                 self._dead -= 1
                 continue
@@ -116,11 +112,11 @@ class TimerHeap:
             except Exception:
                 log.exception("timer callback failed")
         heap = self._heap
-        while heap and not heap[0].alive:
+        while heap and not heap[0][2].alive:
             pop(heap)
             self._dead -= 1
-        if (heap and self._handle is None) or (heap and heap[0].when < self._armed_at - self.granularity):
-            self._arm(heap[0].when)
+        if (heap and self._handle is None) or (heap and heap[0][0] < self._armed_at - self.granularity):
+            self._arm(heap[0][0])
 
     def close(self) -> None:
         if self._handle is not None:

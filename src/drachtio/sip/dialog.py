@@ -49,6 +49,12 @@ class DialogState(enum.Enum):
 
 def _contact_uri(msg: Message) -> str | None:
     """URI of the first Contact, or None when absent or unusable (``*``, garbage)."""
+    try:
+        views = msg.contacts  # parsed once per message and shared with other readers
+        if views and not views[0].is_wildcard:
+            return str(views[0].uri)
+    except (SipParseError, ValueError):
+        pass  # a later Contact may be broken while the first is usable: parse only that
     contacts = msg.get_all("Contact")
     if not contacts:
         return None
