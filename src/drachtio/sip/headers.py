@@ -13,6 +13,7 @@ from typing import Any
 
 from drachtio.sip.errors import SipParseError
 from drachtio.sip.grammar import (
+    _KEY_CACHE,
     LIST_HEADERS,
     PARAMS,
     PVALUE,
@@ -1117,7 +1118,7 @@ class Headers:
         return isinstance(name, str) and canonical_key(name) in self._keys
 
     def has(self, name: str) -> bool:
-        return canonical_key(name) in self._keys
+        return (_KEY_CACHE.get(name) or canonical_key(name)) in self._keys
 
     def count(self, name: str) -> int:
         """How many header lines carry ``name``."""
@@ -1125,7 +1126,7 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """First value (the first list element for list headers such as Via)."""
-        key = canonical_key(name)
+        key = _KEY_CACHE.get(name) or canonical_key(name)
         try:
             i = self._keys.index(key)
         except ValueError:
@@ -1141,12 +1142,12 @@ class Headers:
 
     def get_lines(self, name: str) -> list[str]:
         """Every line's value as it arrived, not split on commas."""
-        key = canonical_key(name)
+        key = _KEY_CACHE.get(name) or canonical_key(name)
         return [v for k, v in zip(self._keys, self._values, strict=True) if k == key]
 
     def get_all(self, name: str) -> list[str]:
         """Every value; list headers are split on commas (quotes and ``<>`` respected)."""
-        key = canonical_key(name)
+        key = _KEY_CACHE.get(name) or canonical_key(name)
         lines = [v for k, v in zip(self._keys, self._values, strict=True) if k == key]
         if key in LIST_HEADERS:
             out: list[str] = []
@@ -1163,7 +1164,7 @@ class Headers:
         headers give one view of their first occurrence (``None`` when absent). Headers
         without a typed view give their first value as ``str``.
         """
-        key = canonical_key(name)
+        key = _KEY_CACHE.get(name) or canonical_key(name)
         cache = self._cache
         if key in cache:
             return cache[key]
