@@ -1,11 +1,13 @@
 """examples/refer_transfer.py over loopback (drachtio-srf's test/refer.js): two SIPp callers
 -> refer-b2b (create_b2bua) -> refer-uas; refer-uas REFERs call 2 with Replaces naming call 1's
-B leg; the B2BUA re-INVITEs both callers toward each other and hangs up the B legs. Both apps
-run in embedded mode, each on its own engine on a free port."""
+B leg; the B2BUA re-INVITEs both callers toward each other and hangs up the B legs. Each app
+runs on its own engine on a free port, in both ``srf_mode``s: embedded (started as the
+example starts them) and remote (each app connected to its engine over the control protocol)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import sys
 from collections.abc import AsyncIterator
@@ -16,6 +18,7 @@ import pytest
 
 from drachtio.embedded import engine_of
 from drachtio.srf import Srf
+from drachtio.testing import started_srf
 from drachtio.testing.sipp import SippResult, run_sipp, sipp_available
 
 pytestmark = [pytest.mark.sipp, pytest.mark.timeout(30),
@@ -43,17 +46,27 @@ def refer_to() -> object:
 
 
 @pytest.fixture
-async def apps(refer_to: object) -> AsyncIterator[tuple[Srf, Srf, str]]:
-    b2b, uas = await ex.start_apps("sip:127.0.0.1:0;transport=udp",
-                                   "sip:127.0.0.1:0;transport=udp", refer_delay=0.2,
-                                   refer_to=refer_to)
-    engine = engine_of(b2b)
-    assert engine is not None
-    try:
-        yield b2b, uas, f"127.0.0.1:{engine.sip_port('udp')}"
-    finally:
-        await b2b.disconnect()
-        await uas.disconnect()
+async def apps(refer_to: object, srf_mode: str) -> AsyncIterator[tuple[Srf, Srf, str]]:
+    if srf_mode == "embedded":
+        b2b, uas = await ex.start_apps("sip:127.0.0.1:0;transport=udp",
+                                       "sip:127.0.0.1:0;transport=udp", refer_delay=0.2,
+                                       refer_to=refer_to)
+        engine = engine_of(b2b)
+        assert engine is not None
+        try:
+            yield b2b, uas, f"127.0.0.1:{engine.sip_port('udp')}"
+        finally:
+            await b2b.disconnect()
+            await uas.disconnect()
+        return
+    udp = ["sip:127.0.0.1:0;transport=udp"]
+    async with contextlib.AsyncExitStack() as stack:
+        uas_env = await stack.enter_async_context(
+            started_srf(srf_mode, ex.create_uas(0.2, refer_to), contacts=udp))
+        b2b_env = await stack.enter_async_context(started_srf(
+            srf_mode, ex.create_b2b(f"sip:uas@127.0.0.1:{uas_env.engine.sip_port('udp')}"),
+            contacts=udp))
+        yield b2b_env.srf, uas_env.srf, f"127.0.0.1:{b2b_env.engine.sip_port('udp')}"
 
 
 async def until(pred: object, timeout: float = 8.0, what: str = "condition") -> None:
