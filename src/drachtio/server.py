@@ -106,6 +106,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--overload-max-pending", type=int, metavar="N",
                    help="... or while more than N requests wait for an app's first answer "
                    "(default 5000; 0 = no bound)")
+    p.add_argument("--dns-server", action="append", dest="dns_servers", metavar="IP[:PORT]",
+                   help="name server for RFC 3263 NAPTR/SRV/A lookups (repeatable; default: "
+                        "the system's)")
     p.add_argument("--no-uvloop", action="store_true", help="use the stock asyncio loop")
     p.add_argument("--no-gc-tuning", action="store_true",
                    help="keep Python's default garbage-collector thresholds")
@@ -164,6 +167,8 @@ def build_config(args: argparse.Namespace, env: dict[str, str] | None = None) ->
                 for m, h in handlers.items()}
     if args.overload_delay is not None:
         fields["overload_delay"] = args.overload_delay / 1000.0 if args.overload_delay > 0 else None
+    if args.dns_servers:
+        fields["dns_servers"] = list(args.dns_servers)
     if args.overload_max_pending is not None:
         fields["overload_max_pending"] = args.overload_max_pending or None
     if args.no_uvloop:

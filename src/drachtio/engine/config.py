@@ -223,6 +223,11 @@ class EngineConfig:
     overload_max_pending: int | None = 5000
     #: Retry-After (seconds) of those 503s.
     overload_retry_after: int = 5
+    #: Name servers for RFC 3263 lookups (NAPTR/SRV/A), ``"ip"`` or ``"ip:port"``; None:
+    #: the system's (resolv.conf; plain host names then resolve with getaddrinfo).
+    dns_servers: list[str] | None = None
+    #: Seconds a DNS lookup may take before the engine gives up on it.
+    dns_timeout: float = 2.0
     #: TLS transports (``sips:host:5061;transport=tls`` contacts): certificate (PEM), its
     #: key, optional intermediate chain, lowest TLS version accepted.
     tls_cert_file: str | None = None
@@ -258,6 +263,17 @@ class EngineConfig:
         if self.overload_max_pending is not None and (
                 not isinstance(self.overload_max_pending, int) or self.overload_max_pending < 1):
             raise ValueError("EngineConfig.overload_max_pending must be a positive int or None")
+        if self.dns_servers is not None:
+            if isinstance(self.dns_servers, str) or not all(
+                    isinstance(x, str) for x in self.dns_servers):
+                raise TypeError("EngineConfig.dns_servers must be a list of 'ip' or 'ip:port' "
+                                "strings or None")
+            from drachtio.engine.resolver import parse_nameserver
+
+            for spec in self.dns_servers:
+                parse_nameserver(spec)  # ValueError says which one is wrong
+        if not isinstance(self.dns_timeout, int | float) or self.dns_timeout <= 0:
+            raise ValueError("EngineConfig.dns_timeout must be a positive number of seconds")
         if not self.version:
             from drachtio import __version__
 

@@ -43,6 +43,7 @@ from drachtio.engine.msgutil import freeze, stamp_via, stateless_response
 from drachtio.engine.outbound import OutboundRouter
 from drachtio.engine.overload import LoadMonitor
 from drachtio.engine.records import ClientTxn, Dest, DialogRec, ServerTxn
+from drachtio.engine.resolver import SipResolver
 from drachtio.engine.timers import TimerHeap
 from drachtio.engine.transport import (
     LocalTransport,
@@ -185,6 +186,7 @@ class Engine:
         #: to spot merged requests (RFC 3261 8.2.2.2: 482)
         self.merged: dict[tuple[str, str, int, str], TransactionKey] = {}
         self.transports: Transports | None = None
+        self._resolver: SipResolver | None = None
         self.timers: TimerHeap | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._admin: asyncio.Server | None = None
@@ -656,6 +658,48 @@ class Engine:
         if not self.transports.has_proto(proto):
             raise DestError("requested protocol/transport not available")
         return proto, host, port or (5061 if proto == "tls" else 5060)
+
+    @property
+    def resolver(self) -> SipResolver:
+        """RFC 3263 resolution of host names (built on first use: reads resolv.conf)."""
+        if self._resolver is None:
+            assert self.transports is not None
+            protos = [p for p in ("udp", "tcp", "tls") if self.transports.has_proto(p)]
+            self._resolver = SipResolver(protos, self.config.dns_servers,
+                                         timeout=self.config.dns_timeout)
+        return self._resolver
+
+    def resolve_uri(self, uri_text: str, then: Callable[[Dest], None],
+                    fail: Callable[[str], None]) -> None:
+        """Next hop for a URI: at once for a numeric host, else after RFC 3263 lookups
+        (NAPTR, SRV, A/AAAA; ``resolver.py``). ``uri_text`` must have passed ``hop_for_uri``."""
+        proto, host, port = _uri_hop(uri_text)
+        if is_ip(host):
+            proto, host, port = self.hop_for_uri(uri_text)
+            self.resolve_dest(proto, host, port, then, fail)
+            return
+        secure = proto == "tls" and uri_text.lstrip("< ").lower().startswith("sips:")
+
+        async def lookup() -> None:
+            assert self.transports is not None
+            try:
+                hops = await self.resolver.resolve(host, port or None, proto or None, secure)
+            except Exception:
+                log.exception("resolving %s", host)
+                hops = []
+            for hop in hops:
+                local = self.transports.select(hop.proto, hop.host)
+                if local is not None:
+                    try:
+                        then(Dest(local, hop.host, hop.port))
+                    except Exception:
+                        log.exception("error sending to %s", host)
+                    return
+            fail(f"failed to resolve {host}" if not hops
+                 else "requested protocol/transport not available")
+
+        assert self.loop is not None
+        self.loop.create_task(lookup())
 
     def resolve_dest(
         self,
@@ -1568,7 +1612,7 @@ class Engine:
         def fail(reason: str) -> None:
             session.send(frames.nok(msg_id, reason))
 
-        self.resolve_dest(proto, host, port, go, fail)
+        self.resolve_uri(target, go, fail)
 
     def _send_new_request(self, session: AppSession, msg_id: str, app: AppSip,
                           dest: Dest) -> None:

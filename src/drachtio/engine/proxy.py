@@ -178,7 +178,7 @@ class ProxyCore:
     def _start_branch(self, ctx: _ProxyContext, target: str) -> bool:
         eng = self.engine
         try:
-            proto, host, port = eng.hop_for_uri(target)
+            eng.hop_for_uri(target)  # validates; resolve_uri below finds the hop
         except ValueError as exc:
             log.info("proxy: cannot use target %s: %s", target, exc)
             return False
@@ -197,7 +197,7 @@ class ProxyCore:
             branch.done = True
             self._next(ctx)
 
-        eng.resolve_dest(proto, host, port, go, fail)
+        eng.resolve_uri(target, go, fail)
         return True
 
     def _send_branch(self, ctx: _ProxyContext, branch: _Branch, dest: Dest) -> None:
@@ -485,7 +485,7 @@ class ProxyCore:
                 return
             fwd.set("Max-Forwards", str((mf if mf is not None else 71) - 1))
         try:
-            proto, host, port = eng.hop_for_uri(target)
+            eng.hop_for_uri(target)  # validates; resolve_uri below finds the hop
         except ValueError:
             if method != "ACK":
                 eng._reply_new(req, src, 404, "Not Found")
@@ -516,7 +516,7 @@ class ProxyCore:
             if method != "ACK":
                 eng._reply_new(req, src, 404, "Not Found")
 
-        eng.resolve_dest(proto, host, port, go, fail)
+        eng.resolve_uri(target, go, fail)
 
     def _in_dialog_response(self, st: ServerTxn, resp: Response) -> None:
         if resp.status == 100:

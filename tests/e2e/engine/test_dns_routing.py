@@ -1,0 +1,101 @@
+"""RFC 3263 routing end to end: the engine finds a request's next hop by NAPTR, SRV and A
+records served from 127.0.0.1, for an app's new request and for a proxied one. Apps run on
+their own engines (embedded and remote alike), over real loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from drachtio.srf import Srf
+from drachtio.srf.errors import EngineError
+from drachtio.testing import SrfEnv, started_srf
+from drachtio.testing.dnszone import DnsZone
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@dataclass
+class World:
+    zone: DnsZone
+    caller: SrfEnv      # its engine resolves names with the zone
+    answerer: SrfEnv    # answers OPTIONS, remembers how they arrived
+    seen: list[tuple[str, str]]  # (protocol, request uri) of every OPTIONS the answerer got
+
+
+@pytest.fixture
+async def world(srf_mode: str) -> AsyncIterator[World]:
+    seen: list[tuple[str, str]] = []
+    answerer = Srf()
+
+    @answerer.options
+    def answer(req, res):  # type: ignore[no-untyped-def]
+        seen.append((req.protocol, req.uri))
+        res.send(200)
+
+    zone = await DnsZone({}).start()
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(zone.close)
+        b = await stack.enter_async_context(started_srf(
+            srf_mode, answerer, contacts=["sip:127.0.0.1:0;transport=udp,tcp"]))
+        udp, tcp = b.engine.sip_port("udp"), b.engine.sip_port("tcp")
+        zone.zone.update({
+            # NAPTR prefers TCP; TCP's best SRV target is the answerer
+            ("voip.test", "NAPTR"): ['10 10 "s" "SIP+D2T" "" _sip._tcp.voip.test.',
+                                     '20 10 "s" "SIP+D2U" "" _sip._udp.voip.test.'],
+            ("_sip._tcp.voip.test", "SRV"): [f"10 0 {tcp} sip1.voip.test.",
+                                             "20 0 9 nowhere.voip.test."],
+            ("_sip._udp.voip.test", "SRV"): [f"10 0 {udp} sip1.voip.test."],
+            ("sip1.voip.test", "A"): ["127.0.0.1"],
+        })
+        a = await stack.enter_async_context(started_srf(
+            srf_mode, Srf(), contacts=["sip:127.0.0.1:0;transport=udp,tcp"],
+            dns_servers=[zone.server], dns_timeout=2.0))
+        yield World(zone, a, b, seen)
+
+
+async def test_new_request_follows_naptr_and_srv(world: World) -> None:
+    req = await world.caller.srf.request("sip:svc@voip.test", method="OPTIONS")
+    res = await asyncio.wait_for(req.response(), 10)
+    assert res.status == 200
+    assert world.seen == [("tcp", "sip:svc@voip.test")]
+    assert world.zone.queries[:3] == [("voip.test", "NAPTR"), ("_sip._tcp.voip.test", "SRV"),
+                                      ("sip1.voip.test", "A")]
+
+
+async def test_transport_param_uses_that_srv(world: World) -> None:
+    req = await world.caller.srf.request("sip:svc@voip.test;transport=udp", method="OPTIONS")
+    res = await asyncio.wait_for(req.response(), 10)
+    assert res.status == 200
+    assert world.seen == [("udp", "sip:svc@voip.test;transport=udp")]
+    assert ("voip.test", "NAPTR") not in world.zone.queries
+
+
+async def test_unresolvable_name_is_an_error_not_a_hang(world: World) -> None:
+    with pytest.raises(EngineError, match=r"failed to resolve nowhere\.test"):
+        await world.caller.srf.request("sip:svc@nowhere.test", method="OPTIONS")
+    assert world.seen == []
+
+
+async def test_proxied_request_follows_srv(world: World) -> None:
+    """caller's engine proxies an OPTIONS it receives to a name; the SRV points at the
+    answerer. A third app sends the OPTIONS to the proxy's IP address."""
+    proxy = world.caller.srf
+    results = []
+
+    @proxy.options
+    async def forward(req, res):  # type: ignore[no-untyped-def]
+        results.append(await proxy.proxy_request(req, "sip:svc@voip.test"))
+
+    async with started_srf(world.caller.mode, Srf(),
+                           contacts=["sip:127.0.0.1:0;transport=udp"]) as client:
+        target = f"sip:svc@127.0.0.1:{world.caller.engine.sip_port('udp')}"
+        req = await client.srf.request(target, method="OPTIONS")
+        res = await asyncio.wait_for(req.response(), 10)
+    assert res.status == 200
+    assert results and results[0].connected and results[0].final_status == 200
+    assert world.seen == [("tcp", "sip:svc@voip.test")]
