@@ -14,6 +14,7 @@ malformed requests, 2xx retransmission until ACK (and BYE on ACK timeout).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import random
@@ -131,6 +132,14 @@ class _Residue:
 
 class DestError(ValueError):
     """No way to send: the text is the NOK reason."""
+
+
+class NameHop(DestError):
+    """An in-dialog next hop that is a DNS name not resolved yet (see _with_dialog_dest)."""
+
+    def __init__(self, uri: str, host: str) -> None:
+        super().__init__(f"cannot send in-dialog request to unresolved host {host}")
+        self.uri = uri
 
 
 class Engine:
@@ -1097,6 +1106,11 @@ class Engine:
         cur = self.dialogs_by_id.get(rec.id)
         if cur is None or cur.terminated or not cur.dialog.confirmed or rec.dialog.confirmed:
             self.dialogs_by_id[rec.id] = rec
+        if rec.dest is None and rec.resolved is None and rec.resolving is None:
+            # a next hop named by DNS: look it up now, so the ACK, the BYE and requests the
+            # engine sends on its own (session refresh, ACK-timeout BYE) find it resolved
+            with contextlib.suppress(DestError):
+                self._with_dialog_dest(rec, _ignore, _ignore)
 
     def _end_dialog(self, rec: DialogRec) -> None:
         if rec.terminated:
@@ -1151,14 +1165,50 @@ class Engine:
             bound = self._bound_dest(uri)
             if bound is not None:
                 return bound
-        proto, host, port = self.hop_for_uri(routes[0] if routes else uri)
+        hop_uri = routes[0] if routes else uri
+        proto, host, port = self.hop_for_uri(hop_uri)
+        if not is_ip(host):
+            resolved = rec.resolved
+            if resolved is not None and resolved[0] == hop_uri:
+                return resolved[1]
+            raise NameHop(hop_uri, host)
         assert self.transports is not None
         local = self.transports.select(proto, host)
         if local is None:
             raise DestError("requested protocol/transport not available")
-        if not is_ip(host):
-            raise DestError(f"cannot send in-dialog request to unresolved host {host}")
         return Dest(local, host, port)
+
+    def _with_dialog_dest(self, rec: DialogRec, go: Callable[[Dest], None],
+                          fail: Callable[[str], None]) -> None:
+        """``go(next hop)`` for a request in ``rec``: at once, or after resolving a DNS name
+        (a Record-Route or Contact with a host name). Requests that wait on the same lookup
+        go out in the order they came."""
+        if rec.resolving is not None:
+            rec.resolving.append((go, fail))
+            return
+        try:
+            dest = self._dialog_dest(rec)
+        except NameHop as need:
+            hop_uri = need.uri
+            rec.resolving = [(go, fail)]
+
+            def done(dest: Dest) -> None:
+                rec.resolved = (hop_uri, dest)
+                waiting, rec.resolving = rec.resolving or [], None
+                for g, _ in waiting:
+                    g(dest)
+
+            def failed(reason: str) -> None:
+                waiting, rec.resolving = rec.resolving or [], None
+                for _, f in waiting:
+                    f(reason)
+
+            self.resolve_uri(hop_uri, done, failed)
+            return
+        except DestError as exc:
+            fail(str(exc))
+            return
+        go(dest)
 
     # 2xx retransmission until ACK (UAS) -----------------------------------------------------
 
@@ -1870,13 +1920,17 @@ class Engine:
             session.send(frames.nok(msg_id, "Server error: unable to find dialog for dialog id provided"))
             return
         if method == "ACK":
-            self._app_ack(session, msg_id, rec, app)
+            self._with_dialog_dest(
+                rec, lambda dest: self._app_ack(session, msg_id, rec, app, dest),
+                lambda reason: session.send(frames.nok(msg_id, reason)))
             return
-        try:
-            dest = self._dialog_dest(rec)
-        except DestError as exc:
-            session.send(frames.nok(msg_id, str(exc)))
-            return
+        self._with_dialog_dest(
+            rec, lambda dest: self._app_in_dialog_to(session, msg_id, rec, app, dest),
+            lambda reason: session.send(frames.nok(msg_id, reason)))
+
+    def _app_in_dialog_to(self, session: AppSession, msg_id: str, rec: DialogRec, app: AppSip,
+                          dest: Dest) -> None:
+        method = app.method
         local = dest.local
         if method == "BYE" and rec.pending_invite is not None:
             pending = rec.pending_invite
@@ -1905,12 +1959,8 @@ class Engine:
         session.send(frames.ok_request_sent(msg_id, data, local.proto, local.host, local.port,
                                             txn_id, req))
 
-    def _app_ack(self, session: AppSession, msg_id: str, rec: DialogRec, app: AppSip) -> None:
-        try:
-            dest = self._dialog_dest(rec)
-        except DestError as exc:
-            session.send(frames.nok(msg_id, str(exc)))
-            return
+    def _app_ack(self, session: AppSession, msg_id: str, rec: DialogRec, app: AppSip,
+                 dest: Dest) -> None:
         local = dest.local
         try:
             ack = build_in_dialog_request(rec.dialog, app, via=self._via_for(local),
@@ -2001,6 +2051,10 @@ class _RelProv:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+
+
+def _ignore(_: object) -> None:
+    return None
 
 
 def _initial_rseq() -> int:

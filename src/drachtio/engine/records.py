@@ -188,6 +188,8 @@ class DialogRec:
         "pending_invite",
         "pending_update",
         "rel_pending",
+        "resolved",
+        "resolving",
         "st_delta",
         "st_refresher",
         "st_timer",
@@ -212,6 +214,10 @@ class DialogRec:
         self.pending_invite: ClientTxn | None = None  # our re-INVITE in progress
         self.pending_update: ServerTxn | None = None  # their UPDATE, until the app answers
         self.rel_pending: dict[int, Any] = {}
+        #: (hop URI, Dest) when the next hop is a DNS name that was resolved (RFC 3263)
+        self.resolved: tuple[str, Dest] | None = None
+        #: requests waiting for that resolution, in the order the app sent them
+        self.resolving: list[tuple[Callable[[Dest], None], Callable[[str], None]]] | None = None
         self.terminated = False
         self.local_sdp: bytes = b""  # our last SDP (session refreshes re-offer it)
         self.st_timer: TimerEntry | None = None  # session timer (RFC 4028)

@@ -15,6 +15,7 @@ from drachtio.srf import Srf
 from drachtio.srf.errors import EngineError
 from drachtio.testing import SrfEnv, started_srf
 from drachtio.testing.dnszone import DnsZone
+from drachtio.testing.sipp import sipp_available, sipp_uas
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -99,3 +100,20 @@ async def test_proxied_request_follows_srv(world: World) -> None:
     assert res.status == 200
     assert results and results[0].connected and results[0].final_status == 200
     assert world.seen == [("tcp", "sip:svc@voip.test")]
+
+
+@pytest.mark.skipif(not sipp_available(), reason="sipp is not installed")
+async def test_in_dialog_requests_to_a_contact_named_by_dns(world: World) -> None:
+    """SIPp answers with ``Contact: <sip:sipp-uas@callee.test:port>``: the ACK and the BYE
+    go to the name's A record (resolved when the dialog was made, in order)."""
+    world.zone.zone[("callee.test", "A")] = ["127.0.0.1"]
+    async with sipp_uas("uas-contact-name.xml", calls=1) as uas:
+        dlg = await world.caller.srf.create_uac(uas.uri, local_sdp=SDP)
+        assert dlg.remote.uri.startswith("sip:sipp-uas@callee.test:"), dlg.remote.uri
+        await dlg.destroy()
+        assert await uas.wait(10) == 0  # SIPp got its ACK and BYE and answered the BYE
+    assert ("callee.test", "A") in world.zone.queries
+
+
+SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+       "m=audio 40000 RTP/AVP 0\r\n")
