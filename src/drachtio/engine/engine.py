@@ -40,7 +40,7 @@ from drachtio.engine.config import ContactSpec, EngineConfig, is_ip
 from drachtio.engine.control import ControlHandler
 from drachtio.engine.controlserver import start_control_server
 from drachtio.engine.ids import new_branch, new_id, new_tag
-from drachtio.engine.msgutil import freeze, stamp_via, stateless_response
+from drachtio.engine.msgutil import stamp_via, stateless_response
 from drachtio.engine.outbound import OutboundRouter
 from drachtio.engine.overload import LoadMonitor
 from drachtio.engine.records import ClientTxn, Dest, DialogRec, ServerTxn
@@ -475,7 +475,7 @@ class Engine:
 
     def _respond(self, st: ServerTxn, resp: Response) -> bytes:
         """Send ``resp`` on ``st``; returns the bytes sent. Raises TransactionStateError."""
-        data = freeze(resp)
+        data = resp.freeze()
         actions = st.machine.send(resp, self.now())
         if resp.status >= 200:
             st.final = resp.status
@@ -802,7 +802,7 @@ class Engine:
         if not isinstance(m, Request) or m.method == "ACK":
             return
         try:
-            if "via" not in m._headers._keys:
+            if not m.has("Via"):
                 return
             resp = stateless_response(m, err.status or 400, err.reason, to_tag=new_tag())
             self._send(Dest(src.local, src.host, src.port, src.conn), resp)
@@ -896,10 +896,10 @@ class Engine:
         if self.outbound is not None:
             handler = self.outbound.handler_for(method)
             if handler is not None:
-                self.outbound.dispatch(st, src, freeze(req), handler)
+                self.outbound.dispatch(st, src, req.freeze(), handler)
                 return
         app = self.routes.pick(method.lower())
-        data = freeze(req)
+        data = req.freeze()
         if app is None:
             if method == "INVITE":
                 self._cdr("attempt", "network", req)
@@ -982,7 +982,7 @@ class Engine:
         if method in ("INVITE", "UPDATE") and self.session_timers.too_small(req):
             self._reply(st, 422, "Session Interval Too Small", [("Min-SE", self._min_se)])
             return
-        data = freeze(req)
+        data = req.freeze()
         st.owner = owner
         st.id = new_id()
         st.size = len(data)
@@ -1058,7 +1058,7 @@ class Engine:
             early = self.dialogs_by_tags.get((req.call_id, inv.to_tag, req.from_.tag or ""))
             if early is not None:
                 self._end_dialog(early)
-            data = freeze(req)
+            data = req.freeze()
             if inv.owner is not None and not inv.owner.closed:
                 inv.owner.send(frames.sip_in_dialog(data, "network", src.proto, src.host,
                                                     src.port, inv.id, did, req))
@@ -1248,7 +1248,7 @@ class Engine:
                     rec.invite_st = None
                     if ist.machine.state is _S.ACCEPTED:
                         self._shrink(ist, None)  # INVITE copies are absorbed from now on
-                data = freeze(ack)
+                data = ack.freeze()
                 owner = rec.owner
                 if owner is not None and not owner.closed:
                     src = ack_src
@@ -1297,7 +1297,7 @@ class Engine:
         bye = build_in_dialog_request(
             rec.dialog, app, via=self._via_for(dest.local), hostport=dest.local.hostport,
             proto=dest.local.proto)
-        data = freeze(bye)
+        data = bye.freeze()
         self._end_dialog(rec)
         self._start_client(bye, dest)
         owner = rec.owner
@@ -1676,7 +1676,7 @@ class Engine:
         except (ValueError, SipParseError) as exc:
             session.send(frames.nok(msg_id, f"invalid request: {exc}"))
             return
-        data = freeze(req)
+        data = req.freeze()
         txn_id = new_id()
         method = req.method
         ct = self._start_client(req, dest, owner=session, relay=True,
@@ -1735,7 +1735,7 @@ class Engine:
                 if ct.cancelled:
                     rec.bye_after_ack = REASON_CANCEL_RACE
                 self.session_timers.after_2xx(rec, req, resp, we_sent_request=True)
-                freeze(resp)
+                resp.freeze()
                 self._cdr("start", "network", resp, "uac")
             elif 100 < status < 200 and resp.to.tag and resp.has("RSeq"):
                 tags = (resp.call_id, resp.from_.tag or "", resp.to.tag or "")
@@ -1756,7 +1756,7 @@ class Engine:
                 ct.cancel = None
                 self._forget_early_uac(ct)
                 self._remember_failure(ct)
-                freeze(resp)
+                resp.freeze()
                 self._cdr("stop", "network", resp,
                           "call-canceled" if status == 487 else "call-rejected")
                 for r in self._dialogs_for_call_id(resp.call_id):
@@ -1803,7 +1803,7 @@ class Engine:
             pass
         did = rec.id if rec is not None else ct.dialog_id
         assert owner is not None
-        data = freeze(resp)
+        data = resp.freeze()
         src = ct.dest
         owner.send(frames.sip_in_dialog(data, "network", src.proto, src.host, src.port,
                                         ct.id, did, resp))
@@ -1897,7 +1897,7 @@ class Engine:
         ack = build_in_dialog_request(rec.dialog, AppSip(False, method="ACK", uri=""),
                                       via=self._via_for(dest.local), hostport=dest.local.hostport,
                                       proto=dest.local.proto)
-        freeze(ack)
+        ack.freeze()
         rec.ack = ack
         rec.ack_dest = dest
         self._send(dest, ack)
@@ -1945,7 +1945,7 @@ class Engine:
         except (ValueError, SipParseError) as exc:
             session.send(frames.nok(msg_id, f"invalid request: {exc}"))
             return
-        data = freeze(req)
+        data = req.freeze()
         txn_id = new_id()
         ct = self._start_client(req, dest, owner=session, relay=True,
                                 txn_id=txn_id)
@@ -1968,7 +1968,7 @@ class Engine:
         except BuildError as exc:
             session.send(frames.nok(msg_id, str(exc)))
             return
-        data = freeze(ack)
+        data = ack.freeze()
         rec.ack = ack
         rec.ack_dest = dest
         if ack.body:
@@ -1993,7 +1993,7 @@ class Engine:
                                       "cseq", "max-forwards")]
         extra.extend(app.custom)
         cancel = make_cancel(ct.request, extra)
-        data = freeze(cancel)
+        data = cancel.freeze()
         ct.cancelled = True
         local = ct.dest.local
         if ct.machine.state is _S.CALLING:

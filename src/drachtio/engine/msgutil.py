@@ -1,29 +1,17 @@
-"""Small operations on ``drachtio.sip`` messages that the engine does on every packet.
-
-They live in one place because two of them reach into the message model's storage for
-speed (stamping the top Via without re-parsing every Via; remembering serialised bytes so a
-message is encoded once however often it is retransmitted or echoed). If the message model
-grows public equivalents, only this module changes.
-"""
+"""Small operations on ``drachtio.sip`` messages that the engine does on every packet:
+stamping ``received``/``rport`` on arrival, and the minimal stateless response of RFC 3261
+8.2.6, built from a request's raw header text (so it works for requests whose other headers
+do not parse). The second builds its header container directly, without re-checking values
+that came off the wire (RFC 4475 TC_INTMETH's NUL would be refused)."""
 
 from __future__ import annotations
 
-from drachtio.sip import Headers, Message, Request, Response, reason_phrase, split_list
+from drachtio.sip import Headers, Message, Request, Response, reason_phrase
 
 __all__ = [
-    "freeze",
     "stamp_via",
     "stateless_response",
 ]
-
-
-def freeze(msg: Message) -> bytes:
-    """Serialise ``msg`` once; later ``to_bytes()`` calls return the same bytes."""
-    data = msg.to_bytes()
-    h = msg._headers
-    if not h._dirty:
-        msg._raw = data
-    return data
 
 
 def stamp_via(req: Request, host: str, port: int) -> None:
@@ -40,31 +28,8 @@ def stamp_via(req: Request, host: str, port: int) -> None:
     if (asked or via.host != host) and params.get("received") != host:
         params["received"] = host
         changed = True
-    if not changed:
-        return
-    h = req._headers
-    i = h._keys.index("via")
-    line = h._values[i]
-    if "," in line:
-        parts = split_list(line)
-        old = parts[0]
-        parts[0] = str(via)
-        new_line = ", ".join(parts)
-    else:
-        old = line
-        new_line = str(via)
-    h._values[i] = new_line
-    raw = req._raw
-    if raw is not None and not h._dirty:
-        # splice the new top Via into the received bytes: the message stays "unmodified"
-        # and is not re-serialised when relayed (this runs for every request)
-        old_b = old.encode("utf-8", "surrogateescape")
-        pos = raw.find(old_b)
-        if pos > 0:
-            new_b = str(via).encode("utf-8", "surrogateescape")
-            req._raw = raw[:pos] + new_b + raw[pos + len(old_b):]
-            return
-    h._dirty = True
+    if changed:
+        req.replace_top_via(via)
 
 
 def _sanitize(text: str) -> str:

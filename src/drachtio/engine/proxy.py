@@ -24,7 +24,6 @@ from drachtio.engine import frames
 from drachtio.engine.appmsg import AppSipError, parse_app_sip, substitute_localhost
 from drachtio.engine.config import parse_duration
 from drachtio.engine.ids import new_id
-from drachtio.engine.msgutil import freeze
 from drachtio.engine.records import ClientTxn, Dest, ServerTxn
 from drachtio.sip import NameAddr, Request, Response, SipParseError, SipURI
 from drachtio.sip.transaction import TransactionState, TransactionStateError, make_cancel
@@ -146,7 +145,7 @@ class ProxyCore:
         eng.pending_app.pop(txn_id, None)
         st.proxy = ctx
         if req.method == "INVITE":
-            freeze(req)
+            req.freeze()
             eng._cdr("attempt", "network", req)
             assert eng.timers is not None
             ctx.timer_c = eng.timers.call_later(eng.config.timer_c, lambda now: self._timer_c(ctx))
@@ -276,7 +275,7 @@ class ProxyCore:
             self._forward_up(ctx, resp)
             self._report(ctx, branch, resp)
             if first and ctx.st.request.method == "INVITE":
-                freeze(resp)
+                resp.freeze()
                 eng._cdr("start", "network", resp, "proxy-uac")
                 for other in ctx.branches:
                     if other is not branch and not other.done:
@@ -369,7 +368,7 @@ class ProxyCore:
         if not ctx.full or ctx.session.closed:
             return
         d = branch.dest
-        data = freeze(resp)
+        data = resp.freeze()
         ctx.session.send(frames.ok_proxy_response(
             ctx.msg_id, data, d.proto if d else "", d.host if d else "", d.port if d else 0, resp))
 
@@ -400,7 +399,7 @@ class ProxyCore:
                 return
             self._forward_up(ctx, best)
             if ctx.st.request.method == "INVITE":
-                freeze(best)
+                best.freeze()
                 eng._cdr("stop", "network", best,
                          "call-canceled" if best.status == 487 else "call-rejected")
         ctx.finished = True
@@ -509,7 +508,7 @@ class ProxyCore:
                 on_error=lambda ct: eng._reply(st, 503),
             )
             if method == "BYE":
-                freeze(req)
+                req.freeze()
                 eng._cdr("stop", "network", req, "normal-release")
 
         def fail(reason: str) -> None:

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 from drachtio.engine.appmsg import AppSip
 from drachtio.engine.build import build_in_dialog_request
-from drachtio.engine.msgutil import freeze
 from drachtio.sip import Request, Response, SessionExpires, SipParseError
 
 if TYPE_CHECKING:
@@ -141,7 +140,7 @@ class SessionTimers:
         except ValueError:
             self._expire(rec)
             return
-        freeze(req)
+        req.freeze()
         ct = eng._start_client(req, dest, on_response=lambda c, r, rt: self._refresh_response(rec, c, r, rt))
         ct.dialog = rec
         rec.pending_invite = ct
@@ -169,7 +168,7 @@ class SessionTimers:
             except ValueError:
                 self._expire(rec)
                 return
-            freeze(ack)
+            ack.freeze()
             rec.ack = ack
             rec.ack_dest = dest
             eng._send(dest, ack)

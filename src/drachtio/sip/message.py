@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from drachtio.sip.errors import SipParseError
-from drachtio.sip.grammar import is_token
+from drachtio.sip.grammar import is_token, split_list
 from drachtio.sip.headers import (
     PARSERS,
     SINGLE_HEADERS,
@@ -326,6 +326,45 @@ class Message:
         return self._serialise()
 
     __bytes__ = to_bytes
+
+    def freeze(self) -> bytes:
+        """``to_bytes()``, remembered: a message sent and retransmitted (or echoed) many
+        times is encoded once. A later change to the headers or body re-serialises."""
+        data = self.to_bytes()
+        if not self._headers._dirty:
+            self._raw = data
+        return data
+
+    def replace_top_via(self, via: Via) -> None:
+        """Write back a changed top Via view (``received``/``rport`` stamped on arrival).
+
+        A received, unmodified message keeps its bytes: the new Via text is spliced into
+        them, so relaying it does not re-serialise the whole message (this runs for every
+        request a server receives)."""
+        h = self._headers
+        try:
+            i = h._keys.index("via")
+        except ValueError:
+            raise SipParseError("missing Via header", message=self) from None
+        line = h._values[i]
+        new_text = str(via)
+        if "," in line:
+            parts = split_list(line)
+            old = parts[0]
+            parts[0] = new_text
+            h._values[i] = ", ".join(parts)
+        else:
+            old = line
+            h._values[i] = new_text
+        raw = self._raw
+        if raw is not None and not h._dirty:
+            old_b = old.encode("utf-8", "surrogateescape")
+            pos = raw.find(old_b)
+            if pos > 0:
+                new_b = new_text.encode("utf-8", "surrogateescape")
+                self._raw = raw[:pos] + new_b + raw[pos + len(old_b):]
+                return
+        h._dirty = True
 
     def _serialise(self) -> bytes:
         body = self._body

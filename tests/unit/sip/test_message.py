@@ -10,6 +10,7 @@ from drachtio.sip import (
     Response,
     SipParseError,
     SipURI,
+    Via,
     parse_message,
     reason_phrase,
 )
@@ -293,3 +294,54 @@ def test_validate_other_checks() -> None:
                                          ("Call-ID", "c"), ("CSeq", "1 INVITE")])
     with pytest.raises(SipParseError, match="invalid host"):
         ruri.validate()
+
+
+# -- freeze / replace_top_via (what a server does to every request it relays) ----------------
+
+_RECEIVED = (b"INVITE sip:bob@example.com SIP/2.0\r\n"
+             b"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport,"
+             b" SIP/2.0/TCP proxy.example:5060;branch=z9hG4bK0\r\n"
+             b"v: SIP/2.0/UDP third.example;branch=z9hG4bK2\r\n"
+             b"f: <sip:alice@example.com>;tag=1\r\nt: <sip:bob@example.com>\r\n"
+             b"i: abc\r\nCSeq: 1 INVITE\r\nl: 0\r\n\r\n")
+
+
+def test_replace_top_via_splices_into_the_received_bytes() -> None:
+    req = parse_message(_RECEIVED)
+    via = req.top_via
+    via.params["rport"] = "5070"
+    via.params["received"] = "192.0.2.1"
+    req.replace_top_via(via)
+    assert not req.modified  # still the received bytes, with the one Via changed
+    out = req.to_bytes()
+    assert out == _RECEIVED.replace(
+        b"branch=z9hG4bK1;rport,", b"branch=z9hG4bK1;rport=5070;received=192.0.2.1,")
+    assert req.vias[1].host == "proxy.example" and len(req.get_all("Via")) == 3
+    assert parse_message(out).top_via.params["received"] == "192.0.2.1"
+
+
+def test_replace_top_via_on_a_modified_message_reserialises() -> None:
+    req = parse_message(_RECEIVED)
+    req.set("Subject", "hi")
+    via = req.top_via
+    via.params["received"] = "192.0.2.9"
+    req.replace_top_via(via)
+    out = req.to_bytes()
+    assert b"Subject: hi\r\n" in out
+    assert out.count(b"received=192.0.2.9") == 1
+    assert b"SIP/2.0/TCP proxy.example:5060;branch=z9hG4bK0" in out
+
+
+def test_replace_top_via_without_via_is_a_parse_error() -> None:
+    req = Request("OPTIONS", "sip:a@b", [("Call-ID", "x")])
+    with pytest.raises(SipParseError, match="missing Via"):
+        req.replace_top_via(Via.parse("SIP/2.0/UDP h;branch=z9hG4bKx"))
+
+
+def test_freeze_encodes_once_until_changed() -> None:
+    req = Request("OPTIONS", "sip:a@b", [("Via", "SIP/2.0/UDP h;branch=z9hG4bKx"),
+                                          ("Call-ID", "x"), ("CSeq", "1 OPTIONS")])
+    first = req.freeze()
+    assert req.to_bytes() is first  # the same object: not serialised again
+    req.set("Subject", "changed")
+    assert b"Subject: changed" in req.to_bytes() and req.to_bytes() is not first
