@@ -544,6 +544,7 @@ class Engine:
             if t is SendMessage:
                 self._send(ct.dest, a.msg, ct.transport_error)
             elif t is DeliverResponse:
+                ct.responded = True
                 try:
                     if ct.relay:
                         self._uac_response(ct, a.msg, a.retransmission)
@@ -602,6 +603,7 @@ class Engine:
         on_error: Callable[[ClientTxn], None] | None = None,
         txn_id: str = "",
         relay: bool = False,
+        alternates: list[Dest] | None = None,
     ) -> ClientTxn:
         """Send ``req`` in a new client transaction. ``relay``: responses go to the owning
         app (``_uac_response``); else to ``on_response``. Without ``on_timeout``/``on_error``
@@ -619,6 +621,8 @@ class Engine:
         ct.on_timeout = on_timeout
         ct.on_error = on_error
         ct.id = txn_id
+        if alternates:
+            ct.alternates = alternates
         self.client_txns[key] = ct
         if txn_id:
             self.client_by_id[txn_id] = ct
@@ -628,6 +632,8 @@ class Engine:
     def _synth_response(self, ct: ClientTxn, status: int, reason: str) -> None:
         """A locally generated final response for a request that got none (timeout, error)."""
         if ct.final or (ct.on_response is None and not ct.relay):
+            return
+        if ct.alternates and not ct.responded and self._fail_over(ct):
             return
         resp = stateless_response(ct.request, status, reason)
         ct.final = status
@@ -696,11 +702,14 @@ class Engine:
             except Exception:
                 log.exception("resolving %s", host)
                 hops = []
-            for hop in hops:
+            for i, hop in enumerate(hops):
                 local = self.transports.select(hop.proto, hop.host)
                 if local is not None:
+                    dest = Dest(local, hop.host, hop.port)
+                    dest.alternates = tuple(Dest(local, h.host, h.port) for h in hops[i + 1:]
+                                            if h.proto == hop.proto)
                     try:
-                        then(Dest(local, hop.host, hop.port))
+                        then(dest)
                     except Exception:
                         log.exception("error sending to %s", host)
                     return
@@ -1678,19 +1687,48 @@ class Engine:
             return
         data = req.freeze()
         txn_id = new_id()
-        method = req.method
-        ct = self._start_client(req, dest, owner=session, relay=True,
-                                txn_id=txn_id)
-        if method in ("INVITE", "SUBSCRIBE"):
-            ct.dialog_id = dialog_id(req.call_id, req.from_.tag or "")
+        self._start_app_client(session, req, dest, txn_id, list(dest.alternates))
         session.send(frames.ok_request_sent(msg_id, data, local.proto, local.host, local.port,
                                             txn_id, req))
-        if method == "INVITE":
+        if req.method == "INVITE":
             self._cdr("attempt", "application", req)
+
+    def _start_app_client(self, session: AppSession, req: Request, dest: Dest, txn_id: str,
+                          alternates: list[Dest]) -> ClientTxn:
+        """The client transaction of an app's new request (responses relayed to it)."""
+        ct = self._start_client(req, dest, owner=session, relay=True, txn_id=txn_id,
+                                alternates=alternates)
+        method = req.method
+        if method in ("INVITE", "SUBSCRIBE"):
+            ct.dialog_id = dialog_id(req.call_id, req.from_.tag or "")
+        if method == "INVITE" and ct.live:
             # an INVITE that rings for ever would be kept for ever: CANCEL it after timer C
             assert self.timers is not None
             ct.timer_c = self.timers.call_later(self.config.timer_c,
                                                 partial(self._uac_timer_c, ct))
+        return ct
+
+    def _fail_over(self, ct: ClientTxn) -> bool:
+        """RFC 3263 4.3: the hop of an app's request failed (transport error, timeout, 503):
+        send the same request, with a new branch, to the next hop the name resolved to.
+        The app keeps its transaction id; it sees only the final outcome."""
+        owner = ct.owner
+        if not ct.relay or ct.cancelled or owner is None or owner.closed:
+            return False
+        nxt = ct.alternates.pop(0)
+        req = ct.request.copy()
+        req.replace_first("Via", self._via_for(nxt.local))
+        log.info("%s to %s:%s failed; trying %s:%s", req.method, ct.dest.host, ct.dest.port,
+                 nxt.host, nxt.port)
+        # the failed transaction finishes on its own, silently
+        ct.relay = False
+        ct.owner = None
+        if ct.timer_c is not None:
+            ct.timer_c.cancel()
+            ct.timer_c = None
+        self._start_app_client(owner, req, nxt, ct.id, ct.alternates)
+        ct.alternates = []
+        return True
 
     def _uac_timer_c(self, ct: ClientTxn, now: float = 0.0) -> None:
         ct.timer_c = None
@@ -1713,6 +1751,9 @@ class Engine:
         owner = ct.owner
         alive = owner is not None and not owner.closed
         rec = ct.dialog
+        if (status == 503 and ct.alternates and rec is None and not retrans
+                and self._fail_over(ct)):
+            return  # RFC 3263 4.3: a 503 sends the request to the next hop
         if method == "INVITE" and rec is None:
             # initial INVITE
             if 200 <= status < 300:

@@ -26,7 +26,7 @@ __all__ = ["ClientTxn", "Dest", "DialogRec", "ServerTxn"]
 class Dest:
     """A next hop: local transport plus remote IP and port (and a TCP connection, if any)."""
 
-    __slots__ = ("conn", "host", "local", "port")
+    __slots__ = ("alternates", "conn", "host", "local", "port")
 
     def __init__(
         self, local: LocalTransport, host: str, port: int, conn: TcpConnection | None = None
@@ -35,6 +35,9 @@ class Dest:
         self.host = host
         self.port = port
         self.conn = conn
+        #: further hops for the same name (RFC 3263 SRV/A records), tried in order when
+        #: this one fails (transport error, timeout, 503)
+        self.alternates: tuple[Dest, ...] = ()
 
     @property
     def proto(self) -> str:
@@ -109,6 +112,7 @@ class ClientTxn:
     """
 
     __slots__ = (
+        "alternates",
         "cancel",
         "cancelled",
         "dest",
@@ -127,6 +131,7 @@ class ClientTxn:
         "owner",
         "relay",
         "request",
+        "responded",
         "timer",
         "timer_c",
         "user",
@@ -157,6 +162,9 @@ class ClientTxn:
         #: request from the callee in that early dialog can make the dialog (RFC 3261 12.1.2)
         self.early: dict[str, Response] | None = None
         self.user: Any = None  # owner-specific context (proxy branch ...)
+        self.responded = False  # any response (a provisional included) arrived
+        #: app requests to a DNS name: the next hops to fail over to (RFC 3263 4.3)
+        self.alternates: list[Dest] = []
 
     def __call__(self, now: float) -> None:
         if self.engine is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -117,3 +118,117 @@ async def test_in_dialog_requests_to_a_contact_named_by_dns(world: World) -> Non
 
 SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
        "m=audio 40000 RTP/AVP 0\r\n")
+
+
+# -- RFC 3263 4.3: failing over to the next SRV target ---------------------------------------
+
+
+def closed_port() -> int:
+    """A TCP port on 127.0.0.1 where nothing listens (connect: refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_fail_over_on_transport_error(world: World) -> None:
+    tcp = world.answerer.engine.sip_port("tcp")
+    world.zone.zone[("_sip._tcp.fo.test", "SRV")] = [
+        f"10 0 {closed_port()} dead.fo.test.", f"20 0 {tcp} live.fo.test."]
+    world.zone.zone[("dead.fo.test", "A")] = ["127.0.0.1"]
+    world.zone.zone[("live.fo.test", "A")] = ["127.0.0.1"]
+    req = await world.caller.srf.request("sip:svc@fo.test;transport=tcp", method="OPTIONS")
+    res = await asyncio.wait_for(req.response(), 10)
+    assert res.status == 200
+    assert world.seen == [("tcp", "sip:svc@fo.test;transport=tcp")]
+
+
+@contextlib.asynccontextmanager
+async def rejecting_app(mode: str, status: int) -> AsyncIterator[tuple[SrfEnv, list[str]]]:
+    """An app that answers every OPTIONS and INVITE with ``status``."""
+    got: list[str] = []
+    app = Srf()
+
+    @app.options
+    @app.invite
+    def reject(req, res):  # type: ignore[no-untyped-def]
+        got.append(req.method)
+        res.send(status)
+
+    async with started_srf(mode, app, contacts=["sip:127.0.0.1:0;transport=udp"]) as env:
+        yield env, got
+
+
+async def test_fail_over_on_503(world: World) -> None:
+    async with rejecting_app(world.caller.mode, 503) as (busy, got):
+        world.zone.zone[("_sip._udp.fo503.test", "SRV")] = [
+            f"10 0 {busy.engine.sip_port('udp')} busy.fo503.test.",
+            f"20 0 {world.answerer.engine.sip_port('udp')} ok.fo503.test."]
+        world.zone.zone[("busy.fo503.test", "A")] = ["127.0.0.1"]
+        world.zone.zone[("ok.fo503.test", "A")] = ["127.0.0.1"]
+        req = await world.caller.srf.request("sip:svc@fo503.test;transport=udp",
+                                             method="OPTIONS")
+        res = await asyncio.wait_for(req.response(), 10)
+    assert res.status == 200
+    assert got == ["OPTIONS"]  # the first target was asked, said 503
+    assert world.seen == [("udp", "sip:svc@fo503.test;transport=udp")]
+
+
+async def test_a_rejection_other_than_503_is_final(world: World) -> None:
+    async with rejecting_app(world.caller.mode, 486) as (busy, got):
+        world.zone.zone[("_sip._udp.fo486.test", "SRV")] = [
+            f"10 0 {busy.engine.sip_port('udp')} busy.fo486.test.",
+            f"20 0 {world.answerer.engine.sip_port('udp')} ok.fo486.test."]
+        world.zone.zone[("busy.fo486.test", "A")] = ["127.0.0.1"]
+        world.zone.zone[("ok.fo486.test", "A")] = ["127.0.0.1"]
+        req = await world.caller.srf.request("sip:svc@fo486.test;transport=udp",
+                                             method="OPTIONS")
+        res = await asyncio.wait_for(req.response(), 10)
+    assert res.status == 486 and got == ["OPTIONS"] and world.seen == []
+
+
+@pytest.mark.skipif(not sipp_available(), reason="sipp is not installed")
+async def test_invite_fails_over_on_503_then_connects(world: World) -> None:
+    async with rejecting_app(world.caller.mode, 503) as (busy, got), \
+            sipp_uas("uas.xml", calls=1) as uas:
+        world.zone.zone[("_sip._udp.call.test", "SRV")] = [
+            f"10 0 {busy.engine.sip_port('udp')} busy.call.test.",
+            f"20 0 {uas.port} sipp.call.test."]
+        world.zone.zone[("busy.call.test", "A")] = ["127.0.0.1"]
+        world.zone.zone[("sipp.call.test", "A")] = ["127.0.0.1"]
+        dlg = await world.caller.srf.create_uac("sip:uas@call.test;transport=udp",
+                                                local_sdp=SDP)
+        assert got == ["INVITE"]
+        await dlg.destroy()
+        assert await uas.wait(10) == 0
+
+
+async def test_fail_over_on_timeout(srf_mode: str) -> None:
+    """The first target never answers (a UDP socket that swallows datagrams): after timer F
+    (64*T1, T1 = 50 ms here) the request goes to the second one."""
+    answerer = Srf()
+    seen: list[str] = []
+
+    @answerer.options
+    def answer(req, res):  # type: ignore[no-untyped-def]
+        seen.append(req.uri)
+        res.send(200)
+
+    zone = await DnsZone({}).start()
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    try:
+        async with started_srf(srf_mode, answerer,
+                               contacts=["sip:127.0.0.1:0;transport=udp"]) as b, \
+                started_srf(srf_mode, Srf(), contacts=["sip:127.0.0.1:0;transport=udp"],
+                            dns_servers=[zone.server], t1=0.05) as a:
+            zone.zone[("_sip._udp.slow.test", "SRV")] = [
+                f"10 0 {sink.getsockname()[1]} hole.slow.test.",
+                f"20 0 {b.engine.sip_port('udp')} ok.slow.test."]
+            zone.zone[("hole.slow.test", "A")] = ["127.0.0.1"]
+            zone.zone[("ok.slow.test", "A")] = ["127.0.0.1"]
+            req = await a.srf.request("sip:svc@slow.test", method="OPTIONS")
+            res = await asyncio.wait_for(req.response(), 15)
+        assert res.status == 200 and seen == ["sip:svc@slow.test"]
+    finally:
+        sink.close()
+        zone.close()
