@@ -43,10 +43,12 @@ _counter = itertools.count(1)
 
 
 class _Branch:
-    __slots__ = ("ct", "dest", "done", "final_timer", "got_1xx", "prov_timer", "target")
+    __slots__ = ("alternates", "ct", "dest", "done", "final_timer", "got_1xx", "prov_timer",
+                 "target")
 
     def __init__(self, target: str) -> None:
         self.target = target
+        self.alternates: list[Dest] = []  # further hops of the target's name (RFC 3263)
         self.ct: ClientTxn | None = None
         self.dest: Dest | None = None
         self.got_1xx = False
@@ -189,6 +191,7 @@ class ProxyCore:
                 branch.done = True
                 self._maybe_finish(ctx)
                 return
+            branch.alternates = list(dest.alternates)
             self._send_branch(ctx, branch, dest)
 
         def fail(reason: str) -> None:
@@ -283,7 +286,7 @@ class ProxyCore:
             self._finish(ctx)
             return
         # a failure on this branch
-        if branch.done:
+        if branch.done or (status == 503 and self._fail_over(ctx, branch)):
             return
         branch.done = True
         branch.stop_timers()
@@ -299,8 +302,26 @@ class ProxyCore:
             ctx.targets.clear()
         self._next(ctx)
 
+    def _fail_over(self, ctx: _ProxyContext, branch: _Branch) -> bool:
+        """RFC 3263 4.3: this branch's hop failed before any provisional (transport error,
+        timeout, 503): send it again, with a new branch id, to the target's next hop."""
+        if (not branch.alternates or branch.got_1xx or ctx.cancelled or ctx.answered
+                or ctx.finished):
+            return False
+        old = branch.ct
+        if old is not None:  # it finishes on its own; nothing it reports reaches us
+            old.on_response = old.on_timeout = old.on_error = None
+        branch.stop_timers()
+        nxt = branch.alternates.pop(0)
+        log.info("proxy: %s via %s:%s failed; trying %s:%s", branch.target,
+                 branch.dest.host if branch.dest else "?", branch.dest.port if branch.dest else 0,
+                 nxt.host, nxt.port)
+        ctx.sent -= 1  # the same branch, sent again
+        self._send_branch(ctx, branch, nxt)
+        return True
+
     def _branch_failed(self, ctx: _ProxyContext, branch: _Branch, status: int, reason: str) -> None:
-        if branch.done:
+        if branch.done or self._fail_over(ctx, branch):
             return
         ct = branch.ct
         assert ct is not None

@@ -232,3 +232,38 @@ async def test_fail_over_on_timeout(srf_mode: str) -> None:
     finally:
         sink.close()
         zone.close()
+
+
+@pytest.mark.parametrize("first", ["503", "refused"])
+async def test_proxy_branch_fails_over(world: World, first: str) -> None:
+    """A proxied OPTIONS to a name whose first SRV target says 503 (or refuses the TCP
+    connection) reaches the second target; the app sees one branch, answered 200."""
+    proxy = world.caller.srf
+    results = []
+
+    @proxy.options
+    async def forward(req, res):  # type: ignore[no-untyped-def]
+        results.append(await proxy.proxy_request(req, "sip:svc@pfo.test"))
+
+    async with rejecting_app(world.caller.mode, 503) as (busy, got), \
+            started_srf(world.caller.mode, Srf(),
+                        contacts=["sip:127.0.0.1:0;transport=udp"]) as client:
+        if first == "503":
+            proto, port = "udp", busy.engine.sip_port("udp")
+            ok_port = world.answerer.engine.sip_port("udp")
+        else:
+            proto, port = "tcp", closed_port()
+            ok_port = world.answerer.engine.sip_port("tcp")
+        world.zone.zone[("pfo.test", "NAPTR")] = [
+            f'10 10 "s" "SIP+D2{"U" if proto == "udp" else "T"}" "" _sip._{proto}.pfo.test.']
+        world.zone.zone[(f"_sip._{proto}.pfo.test", "SRV")] = [
+            f"10 0 {port} first.pfo.test.", f"20 0 {ok_port} second.pfo.test."]
+        world.zone.zone[("first.pfo.test", "A")] = ["127.0.0.1"]
+        world.zone.zone[("second.pfo.test", "A")] = ["127.0.0.1"]
+        target = f"sip:svc@127.0.0.1:{world.caller.engine.sip_port('udp')}"
+        req = await client.srf.request(target, method="OPTIONS")
+        res = await asyncio.wait_for(req.response(), 10)
+    assert res.status == 200
+    assert results and results[0].connected and results[0].final_status == 200
+    assert world.seen == [(proto, "sip:svc@pfo.test")]
+    assert got == (["OPTIONS"] if first == "503" else [])
