@@ -123,6 +123,15 @@ SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\
 # -- RFC 3263 4.3: failing over to the next SRV target ---------------------------------------
 
 
+def two_targets(zone: DnsZone, domain: str, proto: str, first: int, second: int) -> None:
+    """SRV for ``domain``: priority 10 -> ``first.<domain>:first``, 20 ->
+    ``second.<domain>:second``, both names at 127.0.0.1."""
+    zone.zone[(f"_sip._{proto}.{domain}", "SRV")] = [
+        f"10 0 {first} first.{domain}.", f"20 0 {second} second.{domain}."]
+    zone.zone[(f"first.{domain}", "A")] = ["127.0.0.1"]
+    zone.zone[(f"second.{domain}", "A")] = ["127.0.0.1"]
+
+
 def closed_port() -> int:
     """A TCP port on 127.0.0.1 where nothing listens (connect: refused)."""
     with socket.socket() as s:
@@ -132,10 +141,7 @@ def closed_port() -> int:
 
 async def test_fail_over_on_transport_error(world: World) -> None:
     tcp = world.answerer.engine.sip_port("tcp")
-    world.zone.zone[("_sip._tcp.fo.test", "SRV")] = [
-        f"10 0 {closed_port()} dead.fo.test.", f"20 0 {tcp} live.fo.test."]
-    world.zone.zone[("dead.fo.test", "A")] = ["127.0.0.1"]
-    world.zone.zone[("live.fo.test", "A")] = ["127.0.0.1"]
+    two_targets(world.zone, "fo.test", "tcp", closed_port(), tcp)
     req = await world.caller.srf.request("sip:svc@fo.test;transport=tcp", method="OPTIONS")
     res = await asyncio.wait_for(req.response(), 10)
     assert res.status == 200
@@ -158,43 +164,26 @@ async def rejecting_app(mode: str, status: int) -> AsyncIterator[tuple[SrfEnv, l
         yield env, got
 
 
-async def test_fail_over_on_503(world: World) -> None:
-    async with rejecting_app(world.caller.mode, 503) as (busy, got):
-        world.zone.zone[("_sip._udp.fo503.test", "SRV")] = [
-            f"10 0 {busy.engine.sip_port('udp')} busy.fo503.test.",
-            f"20 0 {world.answerer.engine.sip_port('udp')} ok.fo503.test."]
-        world.zone.zone[("busy.fo503.test", "A")] = ["127.0.0.1"]
-        world.zone.zone[("ok.fo503.test", "A")] = ["127.0.0.1"]
-        req = await world.caller.srf.request("sip:svc@fo503.test;transport=udp",
+@pytest.mark.parametrize(("first_status", "final"), [(503, 200), (486, 486)])
+async def test_fail_over_on_503_only(world: World, first_status: int, final: int) -> None:
+    """The first SRV target rejects: a 503 sends the request on to the second target,
+    any other rejection is the final answer."""
+    async with rejecting_app(world.caller.mode, first_status) as (busy, got):
+        two_targets(world.zone, "rej.test", "udp", busy.engine.sip_port("udp"),
+                    world.answerer.engine.sip_port("udp"))
+        req = await world.caller.srf.request("sip:svc@rej.test;transport=udp",
                                              method="OPTIONS")
         res = await asyncio.wait_for(req.response(), 10)
-    assert res.status == 200
-    assert got == ["OPTIONS"]  # the first target was asked, said 503
-    assert world.seen == [("udp", "sip:svc@fo503.test;transport=udp")]
-
-
-async def test_a_rejection_other_than_503_is_final(world: World) -> None:
-    async with rejecting_app(world.caller.mode, 486) as (busy, got):
-        world.zone.zone[("_sip._udp.fo486.test", "SRV")] = [
-            f"10 0 {busy.engine.sip_port('udp')} busy.fo486.test.",
-            f"20 0 {world.answerer.engine.sip_port('udp')} ok.fo486.test."]
-        world.zone.zone[("busy.fo486.test", "A")] = ["127.0.0.1"]
-        world.zone.zone[("ok.fo486.test", "A")] = ["127.0.0.1"]
-        req = await world.caller.srf.request("sip:svc@fo486.test;transport=udp",
-                                             method="OPTIONS")
-        res = await asyncio.wait_for(req.response(), 10)
-    assert res.status == 486 and got == ["OPTIONS"] and world.seen == []
+    assert res.status == final
+    assert got == ["OPTIONS"]  # the first target was asked either way
+    assert world.seen == ([("udp", "sip:svc@rej.test;transport=udp")] if final == 200 else [])
 
 
 @pytest.mark.skipif(not sipp_available(), reason="sipp is not installed")
 async def test_invite_fails_over_on_503_then_connects(world: World) -> None:
     async with rejecting_app(world.caller.mode, 503) as (busy, got), \
             sipp_uas("uas.xml", calls=1) as uas:
-        world.zone.zone[("_sip._udp.call.test", "SRV")] = [
-            f"10 0 {busy.engine.sip_port('udp')} busy.call.test.",
-            f"20 0 {uas.port} sipp.call.test."]
-        world.zone.zone[("busy.call.test", "A")] = ["127.0.0.1"]
-        world.zone.zone[("sipp.call.test", "A")] = ["127.0.0.1"]
+        two_targets(world.zone, "call.test", "udp", busy.engine.sip_port("udp"), uas.port)
         dlg = await world.caller.srf.create_uac("sip:uas@call.test;transport=udp",
                                                 local_sdp=SDP)
         assert got == ["INVITE"]
@@ -221,11 +210,8 @@ async def test_fail_over_on_timeout(srf_mode: str) -> None:
                                contacts=["sip:127.0.0.1:0;transport=udp"]) as b, \
                 started_srf(srf_mode, Srf(), contacts=["sip:127.0.0.1:0;transport=udp"],
                             dns_servers=[zone.server], t1=0.05) as a:
-            zone.zone[("_sip._udp.slow.test", "SRV")] = [
-                f"10 0 {sink.getsockname()[1]} hole.slow.test.",
-                f"20 0 {b.engine.sip_port('udp')} ok.slow.test."]
-            zone.zone[("hole.slow.test", "A")] = ["127.0.0.1"]
-            zone.zone[("ok.slow.test", "A")] = ["127.0.0.1"]
+            two_targets(zone, "slow.test", "udp", sink.getsockname()[1],
+                        b.engine.sip_port("udp"))
             req = await a.srf.request("sip:svc@slow.test", method="OPTIONS")
             res = await asyncio.wait_for(req.response(), 15)
         assert res.status == 200 and seen == ["sip:svc@slow.test"]
@@ -256,10 +242,7 @@ async def test_proxy_branch_fails_over(world: World, first: str) -> None:
             ok_port = world.answerer.engine.sip_port("tcp")
         world.zone.zone[("pfo.test", "NAPTR")] = [
             f'10 10 "s" "SIP+D2{"U" if proto == "udp" else "T"}" "" _sip._{proto}.pfo.test.']
-        world.zone.zone[(f"_sip._{proto}.pfo.test", "SRV")] = [
-            f"10 0 {port} first.pfo.test.", f"20 0 {ok_port} second.pfo.test."]
-        world.zone.zone[("first.pfo.test", "A")] = ["127.0.0.1"]
-        world.zone.zone[("second.pfo.test", "A")] = ["127.0.0.1"]
+        two_targets(world.zone, "pfo.test", proto, port, ok_port)
         target = f"sip:svc@127.0.0.1:{world.caller.engine.sip_port('udp')}"
         req = await client.srf.request(target, method="OPTIONS")
         res = await asyncio.wait_for(req.response(), 10)
