@@ -110,8 +110,9 @@ def order_naptr(records: Sequence[Naptr], protos: Collection[str],
 
 
 def order_srv(records: Sequence[Srv], rng: random.Random | None = None) -> list[Srv]:
-    """RFC 2782: lowest priority first; within a priority a weighted random order (weight 0
-    records get a small chance, and come last among equals as the RFC's running sum does)."""
+    """RFC 2782: lowest priority first; within a priority a weighted random order, records
+    of weight 0 after the weighted ones (the RFC's running sum picks them only when the
+    random number is exactly 0)."""
     pick = (rng or random).random
     out: list[Srv] = []
     usable = [r for r in records if r.target not in ("", ".")]
