@@ -65,10 +65,11 @@ def _kind_of(msg: ControlMessage) -> str | None:
     """``request`` / ``response`` from the start line without parsing the message; ``""``
     when that line is not plainly either (the caller parses to decide); None: no SIP."""
     parsed = msg.parsed
-    if isinstance(parsed, _SipRequest):
-        return "request"
-    if isinstance(parsed, _SipResponse):
-        return "response"
+    if parsed is not None:  # (embedded mode)
+        if isinstance(parsed, _SipRequest):
+            return "request"
+        if isinstance(parsed, _SipResponse):
+            return "response"
     text = msg.sip
     if not text:
         log.warning("ignoring sip frame without a SIP message: %s", msg.tokens[:3])
@@ -108,6 +109,8 @@ class Agent:
         self._id_prefix = new_id()[:24]
         self._id_seq = itertools.count(0x100000000000)
         self._route_waiters: list[asyncio.Future[None]] = []
+        self._server_ref = ServerRef(server_address, "")
+        self._loop: asyncio.AbstractEventLoop | None = None
         channel.on_message = self.on_message
         channel.on_ready = self.on_ready
         channel.on_lost = self.on_lost
@@ -120,6 +123,19 @@ class Agent:
     @property
     def idle(self) -> bool:
         return not (self.pending or self.pending_sip or self.pending_ack)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop this agent's engine connection runs on.
+
+        Kept from the first use (and from each ``on_ready``): on Python 3.11,
+        ``asyncio.get_running_loop()`` makes a getpid() system call every time, and the
+        framework needs the loop for almost every message.
+        """
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
 
     # -- sending -------------------------------------------------------------------------------
     def command(self, tokens: list[str], sip: str | None, callback: Callback | None) -> str:
@@ -177,7 +193,7 @@ class Agent:
         ``on_sent`` runs synchronously when the echo arrives, before any response to the
         request can be processed, so listeners attached there never miss a response.
         """
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         fut: asyncio.Future[Request] = loop.create_future()
         body_text = body.decode("utf-8", "surrogateescape") if isinstance(body, bytes) else (
             body or "")
@@ -210,7 +226,7 @@ class Agent:
                 agent=self,
             )
             req.srf = self.srf
-            req._init_sent()
+            req._init_sent(loop)
             if auth is not None:
                 req.auth = auth
                 req._send_args = {
@@ -339,6 +355,7 @@ class Agent:
 
     # -- channel callbacks -------------------------------------------------------------------
     def on_ready(self, hostports: str, version: str, local_hostports: str) -> None:
+        self._loop = asyncio.get_running_loop()
         self.hostports = hostports
         self.server_version = version
         self.local_hostports = local_hostports
@@ -349,6 +366,7 @@ class Agent:
         """The engine forgot this connection: fail everything that was waiting on it."""
         err = NotConnectedError(f"connection to the engine lost: {exc}" if exc else
                                 "connection to the engine closed")
+        self._loop = None  # a new connection may run on another loop
         pending, self.pending = self.pending, {}
         for cb in pending.values():
             try:
@@ -417,7 +435,7 @@ class Agent:
                 dialog_id=dlg,
                 received_on=received_on,
                 session_token=t[12] if len(t) > 12 and t[12] else None,
-                server=ServerRef(self.server_address, self.hostports),
+                server=self._server(),
                 agent=self,
             )
             if source == "network":
@@ -452,6 +470,13 @@ class Agent:
             return
         sr._deliver(ires, ires.ack_function())
 
+    def _server(self) -> ServerRef:
+        """``req.server``: one shared (immutable) object while the engine stays the same."""
+        ref = self._server_ref
+        if ref.hostport != self.hostports or ref.address != self.server_address:
+            ref = self._server_ref = ServerRef(self.server_address, self.hostports)
+        return ref
+
     def _on_network_request(self, req: Request) -> None:
         method = req.method
         if method == "CANCEL":
@@ -477,7 +502,7 @@ class Agent:
             if fn is not None:
                 try:
                     out = fn(req)
-                    if asyncio.iscoroutine(out):
+                    if out is not None and asyncio.iscoroutine(out):
                         from drachtio.srf.emitter import spawn
 
                         spawn(out, name="on_ack")

@@ -29,6 +29,7 @@ engines, or outbound connections, bridges each call within its own engine).
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import re
@@ -50,7 +51,7 @@ from drachtio.srf.state import (
     StateEmitter,
     wants_state,
 )
-from drachtio.srf.uac import PendingAck, create_uac
+from drachtio.srf.uac import PendingAck, _create_uac, normalize_uri
 
 if TYPE_CHECKING:  # pragma: no cover
     from drachtio.srf.srf import Srf
@@ -224,7 +225,7 @@ class _Bridge:
         self.res = res
         self.uri = uri
         self.o = o
-        self.loop = asyncio.get_running_loop()
+        self.loop = req.agent.loop if req.agent is not None else asyncio.get_running_loop()
         self.req_spec: HeaderCopySpec | None = o["proxy_request_headers"]
         self.res_spec: HeaderCopySpec | None = o["proxy_response_headers"]
         self.b_req: Request | None = None
@@ -318,7 +319,8 @@ class _Bridge:
         extra = o["response_headers"]
         if extra is not None:
             hdrs = _merge(hdrs, normalize_headers(extra, "response_headers"))
-        if any(canonical_key(n) == "require" and "100rel" in v.lower() for n, v in hdrs):
+        if hdrs and any(canonical_key(n) == "require" and "100rel" in v.lower()
+                        for n, v in hdrs):
             return False
         body: str | None = None
         if bres.body:
@@ -338,7 +340,7 @@ class _Bridge:
         except Exception:
             log.exception("b2bua %s callback raised", name)
             return
-        if inspect.isawaitable(out):
+        if out is not None and inspect.isawaitable(out):
             spawn(out, name=f"b2bua-{name}")
 
     async def _relay_provisional(self, bres: IncomingResponse) -> None:
@@ -444,8 +446,7 @@ class _Bridge:
             raise SipError(400, "Missing Contact header")
 
         # B's INVITE: copied headers, then the application's on top
-        hdrs = _merge(copy_headers(req, self.req_spec, request=True),
-                      normalize_headers(o["headers"]))
+        hdrs = _merge(copy_headers(req, self.req_spec, request=True), o["headers"])
         calling_number, calling_name = o["calling_number"], o["calling_name"]
         if not _has(hdrs, "From") and calling_number is None:
             calling_number = req.calling_number
@@ -475,14 +476,19 @@ class _Bridge:
             hdrs.append(("Content-Type", req.get("Content-Type") or "application/sdp"))
 
         try:
-            out = await create_uac(
-                self.srf, self.uri, local_sdp=offer, headers=hdrs,
+            # create_uac's checks, for what create_b2bua did not check already
+            uri = normalize_uri(self.uri, called_number)
+            proxy = normalize_uri(o["proxy"]) if o["proxy"] else o["proxy"]
+            if self.req_spec is not None:  # headers copied from A's INVITE
+                hdrs = normalize_headers(hdrs)
+            out = await _create_uac(
+                self.srf, uri, hdrs, local_sdp=offer,
                 calling_number=calling_number or None, calling_name=calling_name,
-                called_number=called_number, method="INVITE", auth=o["auth"],
-                proxy=o["proxy"], follow_redirects=o["follow_redirects"],
+                method="INVITE", auth=o["auth"], proxy=proxy,
+                follow_redirects=o["follow_redirects"],
                 keep_uri_on_redirect=o["keep_uri_on_redirect"], no_ack=third_party,
                 on_request=self._on_b_request, on_provisional=self._on_b_provisional,
-                agent=req.agent,
+                dialog_state_emitter=None, agent=req.agent,
             )
         except SipError as exc:
             await self._b_failed(exc)
@@ -729,6 +735,14 @@ def _check_sdp_option(name: str, value: Any) -> None:
                         f"got {value!r}")
 
 
+@functools.cache
+def _srf_class() -> type[Srf]:
+    """``Srf``, imported on first use (``drachtio.srf.srf`` imports this module)."""
+    from drachtio.srf.srf import Srf
+
+    return Srf
+
+
 async def create_b2bua(
     srf: Srf,
     req: Request,
@@ -776,9 +790,7 @@ async def create_b2bua(
     ``calling_number``/``calling_name``/``called_number``, ``auth``, ``proxy``,
     ``follow_redirects``, ``keep_uri_on_redirect`` work as in ``create_uac``.
     """
-    from drachtio.srf.srf import Srf
-
-    if not isinstance(srf, Srf):
+    if not isinstance(srf, _srf_class()):
         raise TypeError(f"srf must be a drachtio Srf, got {type(srf).__name__}")
     if not isinstance(req, Request) or req.source != "network":
         raise TypeError("create_b2bua needs the incoming request given to the handler")
@@ -812,12 +824,12 @@ async def create_b2bua(
     for name, fn in (("on_request", on_request), ("on_provisional", on_provisional),
                      ("on_finalized_uac", on_finalized_uac)):
         _check_callable(name, fn)
-    normalize_headers(headers)
+    b_headers = normalize_headers(headers)
     check_auth_arg(auth)
     if dialog_state_emitter is not None:
         wants_state(dialog_state_emitter)  # validates the object
     opts: dict[str, Any] = {
-        "headers": headers,
+        "headers": b_headers,
         "proxy_request_headers": parse_copy_spec(proxy_request_headers, "proxy_request_headers"),
         "proxy_response_headers": parse_copy_spec(proxy_response_headers,
                                                   "proxy_response_headers"),

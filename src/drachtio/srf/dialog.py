@@ -133,7 +133,7 @@ class Dialog(Emitter):
         self.subscriptions: list[str] = []
         self.queued_requests: list[tuple[Request, Response]] = []
         self._queue = False
-        self._reinvite_lock = asyncio.Lock()
+        self._reinvite_lock: asyncio.Lock | None = None  # made by the first modify()
         self._prehold_sdp: str | None = None
         self._unseen_ack: Request | None = None
         self._state: DialogStateInfo | None = None
@@ -309,7 +309,7 @@ class Dialog(Emitter):
             self.queued_requests.append((req, res))
             return
         method = req.method
-        loop = asyncio.get_running_loop()
+        loop = self.agent.loop
         if method == "BYE":
             self._terminate_state()
             reason = "normal release"
@@ -487,7 +487,10 @@ class Dialog(Emitter):
             raise TypeError(f"sdp must be a str, 'hold', 'unhold' or None, got {sdp!r}")
         hdrs = normalize_headers(headers)
         self._check_connected("modify")
-        await self._reinvite_lock.acquire()
+        lock = self._reinvite_lock
+        if lock is None:
+            lock = self._reinvite_lock = asyncio.Lock()
+        await lock.acquire()
         release = True
         try:
             self._check_connected("modify")
@@ -528,7 +531,6 @@ class Dialog(Emitter):
                 self.remote.sdp = res.body
             if offer is None and no_ack:
                 release = False
-                lock = self._reinvite_lock
                 done = False
 
                 def ack(answer: str) -> Any:
@@ -553,7 +555,7 @@ class Dialog(Emitter):
             return res.body
         finally:
             if release:
-                self._reinvite_lock.release()
+                lock.release()
 
     async def request(
         self,

@@ -35,11 +35,20 @@ def _log_task_error(task: asyncio.Task[Any]) -> None:
         log.error("unhandled exception in async handler %r", task.get_name(), exc_info=exc)
 
 
-def spawn(aw: Any, name: str | None = None) -> asyncio.Task[Any]:
-    """Run an awaitable as a background task whose failure is logged, never lost."""
-    task: asyncio.Task[Any] = asyncio.ensure_future(aw)
-    if name is not None and isinstance(task, asyncio.Task):
-        task.set_name(name)
+def spawn(aw: Any, name: str | None = None,
+          loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Task[Any]:
+    """Run an awaitable as a background task whose failure is logged, never lost.
+
+    ``loop``: the running loop when the caller has it at hand (finding it costs a
+    system call on Python 3.11).
+    """
+    task: asyncio.Task[Any]
+    if loop is not None and type(aw) is CoroutineType:
+        task = loop.create_task(aw, name=name)
+    else:
+        task = asyncio.ensure_future(aw)
+        if name is not None and isinstance(task, asyncio.Task):
+            task.set_name(name)
     _background.add(task)
     task.add_done_callback(_log_task_error)
     return task
@@ -51,12 +60,6 @@ class Emitter:
     #: created on the first ``on``/``once`` (subclasses need not call ``Emitter.__init__``;
     #: most requests and responses never get a listener)
     _emitter_listeners: dict[str, list[tuple[Listener, bool]]] | None = None
-
-    def _listener_map(self) -> dict[str, list[tuple[Listener, bool]]]:
-        m = self._emitter_listeners
-        if m is None:
-            m = self._emitter_listeners = {}
-        return m
 
     @overload
     def on(self, event: str, listener: L) -> Self: ...
@@ -91,7 +94,14 @@ class Emitter:
         if not callable(listener):
             raise TypeError(f"listener for {event!r} must be callable, got {listener!r}")
         self._listener_added(event)
-        self._listener_map().setdefault(event, []).append((listener, once))
+        m = self._emitter_listeners
+        if m is None:
+            m = self._emitter_listeners = {}
+        entries = m.get(event)
+        if entries is None:
+            m[event] = [(listener, once)]
+        else:
+            entries.append((listener, once))
         self._listener_attached(event, listener)
         return self
 
@@ -103,7 +113,9 @@ class Emitter:
 
     def off(self, event: str, listener: Listener | None = None) -> Any:
         """Remove one listener, or every listener of ``event`` when none is given."""
-        m = self._listener_map()
+        m = self._emitter_listeners
+        if m is None:
+            return self
         if listener is None:
             m.pop(event, None)
             return self

@@ -38,6 +38,9 @@ _TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 _USER_RE = re.compile(r"(?:sips?|tel):([^@;>?\s]+)(@)?", re.IGNORECASE)
 _QUOTED_NAME_RE = re.compile(r'^\s*"((?:[^"\\]|\\.)*)"')
 _TOKEN_NAME_RE = re.compile(r"^\s*([^<\"]+?)\s*<")
+_ESCAPED_RE = re.compile(r"\\(.)")
+#: header names already checked against ``_TOKEN_RE`` (applications use a few, many times)
+_VALID_NAMES: set[str] = set()
 
 
 def normalize_headers(headers: HeadersArg, what: str = "headers") -> list[tuple[str, str]]:
@@ -45,10 +48,15 @@ def normalize_headers(headers: HeadersArg, what: str = "headers") -> list[tuple[
     if headers is None:
         return []
     items: Iterable[tuple[Any, Any]]
-    if type(headers) is dict or isinstance(headers, Mapping):  # (the ABC check is slow)
+    # exact types first: the Mapping check of a list goes through the (slow) ABC machinery
+    if type(headers) is list:
+        items = headers
+    elif type(headers) is dict:
         items = headers.items()
     elif isinstance(headers, (list, tuple)):
         items = headers
+    elif isinstance(headers, Mapping):
+        items = headers.items()
     else:
         raise TypeError(
             f"{what} must be a dict of name -> value or a list of (name, value) pairs, "
@@ -59,8 +67,16 @@ def normalize_headers(headers: HeadersArg, what: str = "headers") -> list[tuple[
         if not (isinstance(item, tuple) and len(item) == 2):
             raise TypeError(f"{what}: expected (name, value) pairs, got {item!r}")
         name, value = item
-        if not isinstance(name, str) or not _TOKEN_RE.match(name):
-            raise ValueError(f"{what}: invalid header name {name!r}")
+        if type(name) is not str or name not in _VALID_NAMES:
+            if not isinstance(name, str) or not _TOKEN_RE.match(name):
+                raise ValueError(f"{what}: invalid header name {name!r}")
+            if len(_VALID_NAMES) < 1024:
+                _VALID_NAMES.add(name)
+        if type(value) is str:  # the common case: one line
+            if "\r" in value or "\n" in value:
+                raise ValueError(f"{what}: value of {name!r} must not contain CR or LF")
+            out.append((name, value))
+            continue
         values: Sequence[Any]
         values = value if isinstance(value, (list, tuple)) else [value]
         for v in values:
@@ -86,22 +102,23 @@ def _body_text(body: str | bytes | None, what: str = "body") -> str:
 def _assemble(start: str, headers: list[tuple[str, str]], body: str) -> str:
     parts = [start]
     for name, value in headers:
-        parts.append(f"{name}: {value}")
-    blen = len(body.encode("utf-8", "surrogateescape"))
+        if name.lower() not in ("content-length", "l"):  # ours replaces the caller's
+            parts.append(f"{name}: {value}")
+    blen = len(body) if body.isascii() else len(body.encode("utf-8", "surrogateescape"))
     parts.append(f"Content-Length: {blen}")
-    return "\r\n".join(parts) + "\r\n\r\n" + body
+    parts.append("")
+    parts.append(body)
+    return "\r\n".join(parts)
 
 
 def format_request(method: str, uri: str, headers: list[tuple[str, str]], body: str) -> str:
     """A partial SIP request as the engine expects it; Content-Length counts UTF-8 bytes."""
-    headers = [(n, v) for n, v in headers if n.lower() not in ("content-length", "l")]
     return _assemble(f"{method} {uri} SIP/2.0", headers, body)
 
 
 def format_response(
     status: int, reason: str, headers: list[tuple[str, str]], body: str
 ) -> str:
-    headers = [(n, v) for n, v in headers if n.lower() not in ("content-length", "l")]
     return _assemble(f"SIP/2.0 {status} {reason}", headers, body)
 
 
@@ -128,6 +145,9 @@ def _parse_text(text: str) -> _SipMsg:
 #: the headers a response copies from its request: (canonical key, name), in order
 _DIALOG_NAMES = (("call-id", "Call-ID"), ("cseq", "CSeq"), ("from", "From"), ("to", "To"))
 _DIALOG_KEYS = frozenset(k for k, _ in _DIALOG_NAMES)
+#: header name as written on a line -> canonical key (``_index`` reads every line of a
+#: message; the names a peer writes are few)
+_LINE_KEYS: dict[str, str] = {}
 
 
 def _status_of(first: str) -> int | None:
@@ -156,7 +176,8 @@ def _display_name(value: str | None) -> str | None:
         return None
     m = _QUOTED_NAME_RE.match(value)
     if m:
-        return re.sub(r"\\(.)", r"\1", m.group(1))
+        name = m.group(1)
+        return _ESCAPED_RE.sub(r"\1", name) if "\\" in name else name
     m = _TOKEN_NAME_RE.match(value)
     if m and m.group(1).strip():
         return m.group(1).strip()
@@ -182,7 +203,7 @@ class SipMessage:
         self._headers_index: dict[str, str] | None = None
         if isinstance(msg, ControlMessage):
             parsed = msg.parsed
-            if isinstance(parsed, (_SipRequest, _SipResponse)):
+            if parsed is not None and isinstance(parsed, (_SipRequest, _SipResponse)):
                 self._msg, self._text = parsed, None
             elif msg.sip is None:
                 raise ValueError("control message carries no SIP message")
@@ -225,10 +246,15 @@ class SipMessage:
         if "\r\n " in block or "\r\n\t" in block:
             return None
         idx = {}
+        keys = _LINE_KEYS
         for line in block.split("\r\n")[1:]:
             name, sep, value = line.partition(":")
             if sep:
-                key = canonical_key(name)
+                key = keys.get(name)
+                if key is None:
+                    key = canonical_key(name)
+                    if len(keys) < 1024:
+                        keys[name] = key
                 if key not in idx:
                     idx[key] = value.strip()
         self._headers_index = idx
@@ -259,7 +285,9 @@ class SipMessage:
     def get(self, name: str) -> str | None:
         """First value of header ``name`` (case-insensitive, compact forms allowed)."""
         if self._text is not None:
-            idx = self._index()
+            idx = self._headers_index
+            if idx is None:
+                idx = self._index()
             if idx is not None:
                 key = canonical_key(name)
                 if key not in idx:
@@ -273,7 +301,9 @@ class SipMessage:
 
     def has(self, name: str) -> bool:
         if self._text is not None:
-            idx = self._index()
+            idx = self._headers_index
+            if idx is None:
+                idx = self._index()
             if idx is not None:
                 return canonical_key(name) in idx
         return self.msg.has(name)

@@ -161,7 +161,9 @@ class _Run:
                 # task: the rest of the chain already ran or was scheduled)
                 return out if isinstance(out, asyncio.Task) else DONE
             if inspect.isawaitable(out):
-                return spawn(self._await(out, nxt), name=f"middleware:{self.req.method}")
+                agent = self.req.agent
+                return spawn(self._await(out, nxt), name=f"middleware:{self.req.method}",
+                             loop=agent.loop if agent is not None else None)
             return DONE
 
     async def _await(self, aw: Any, nxt: _Next) -> None:

@@ -63,6 +63,7 @@ class Request(SipMessage, Emitter):
     ) -> None:
         SipMessage.__init__(self, msg)
         self._method: str | None = None
+        self._uri: str | None = None
         self.source = source
         self.source_address = address
         try:
@@ -87,6 +88,7 @@ class Request(SipMessage, Emitter):
         self._send_args: dict[str, Any] | None = None
         self._auth_state: Any = None
         self._final: asyncio.Future[IncomingResponse] | None = None
+        self._waiters: list[asyncio.Future[IncomingResponse]] | None = None
         self._responses: list[tuple[IncomingResponse, Callable[..., Any]]] = []
         self._retrying = False
         self._held_cancel: tuple[list[tuple[str, str]], asyncio.Future[Request]] | None = None
@@ -104,12 +106,13 @@ class Request(SipMessage, Emitter):
 
     @property
     def uri(self) -> str:
-        first = self._first_line()
-        if first is not None:
-            parts = first.split(" ")
-            if len(parts) == 3:
-                return parts[1]
-        return str(self.msg.uri)  # type: ignore[attr-defined]
+        u = self._uri
+        if u is None:
+            first = self._first_line()
+            parts = first.split(" ") if first is not None else ()
+            u = parts[1] if len(parts) == 3 else str(self.msg.uri)  # type: ignore[attr-defined]
+            self._uri = u
+        return u
 
     url = uri
 
@@ -152,8 +155,7 @@ class Request(SipMessage, Emitter):
         return f"<Request {self.method} {self.uri} source={self.source} txn={self.transaction_id}>"
 
     # -- sent requests -------------------------------------------------------------------------
-    def _init_sent(self) -> None:
-        loop = asyncio.get_running_loop()
+    def _init_sent(self, loop: asyncio.AbstractEventLoop) -> None:
         self._final = loop.create_future()
 
     def _listener_attached(self, event: str, listener: Listener) -> None:
@@ -176,17 +178,39 @@ class Request(SipMessage, Emitter):
         self.emit("response", res, ack)
         if res.status >= 200 and self._final is not None and not self._final.done():
             self._final.set_result(res)
+            self._wake(res, None)
 
     def _fail(self, exc: BaseException) -> None:
         if self._final is not None and not self._final.done():
             self._final.set_exception(exc)
             self._final.add_done_callback(_retrieve)
+            self._wake(None, exc)
 
     async def response(self) -> IncomingResponse:
         """The final response to a request this application sent."""
-        if self._final is None:
+        final = self._final
+        if final is None:
             raise RuntimeError("response() is only available on requests the application sent")
-        return await asyncio.shield(self._final)
+        if final.done():
+            return final.result()
+        # a future of this caller's own (as asyncio.shield, without its extra loop turn):
+        # cancelling one await must not cancel the outcome other callers wait for
+        waiter: asyncio.Future[IncomingResponse] = final.get_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        return await waiter
+
+    def _wake(self, res: IncomingResponse | None, exc: BaseException | None) -> None:
+        """Settle the ``response()`` waiters (those still waiting) like ``_final``."""
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if waiter.done():
+                continue
+            if exc is not None:
+                waiter.set_exception(exc)
+            elif res is not None:
+                waiter.set_result(res)
 
     @property
     def final_response(self) -> IncomingResponse | None:

@@ -172,7 +172,8 @@ class Response(Emitter):
         if on_ack is not None and not callable(on_ack):
             raise TypeError(f"on_ack must be callable, got {on_ack!r}")
         hdrs = normalize_headers(headers)
-        loop = asyncio.get_running_loop()
+        agent = self.agent
+        loop = agent.loop if agent is not None else asyncio.get_running_loop()
         fut: asyncio.Future[SentMessage | None] = loop.create_future()
         if self.finished:
             log.warning("%s %d not sent: final response already sent",
@@ -295,7 +296,8 @@ class IncomingResponse(SipMessage):
     ) -> asyncio.Future[SentMessage | None]:
         """Send the ACK for a 2xx to an INVITE (non-2xx are ACKed by the engine: no-op)."""
         hdrs = normalize_headers(headers)
-        loop = asyncio.get_running_loop()
+        agent = self.agent
+        loop = agent.loop if agent is not None else asyncio.get_running_loop()
         fut: asyncio.Future[SentMessage | None] = loop.create_future()
         if not self.needs_ack or self.agent is None or self._acked:
             fut.set_result(None)

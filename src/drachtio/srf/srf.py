@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Literal, overload
 from drachtio.sip import parse_uri
 from drachtio.srf.agent import Agent
 from drachtio.srf.auth import check_auth_arg
+from drachtio.srf.b2bua import create_b2bua as _create_b2bua
 from drachtio.srf.channel import EngineChannel
 from drachtio.srf.dialog import Dialog as _Dialog
 from drachtio.srf.emitter import Emitter, spawn
@@ -555,9 +556,7 @@ class Srf(Emitter):
 
         Options: see ``drachtio.srf.b2bua.create_b2bua``.
         """
-        from drachtio.srf.b2bua import create_b2bua
-
-        return await create_b2bua(self, req, res, uri, **opts)
+        return await _create_b2bua(self, req, res, uri, **opts)
 
     def proxy_request(self, req: Request, destinations: str | Sequence[str] | None = None,
                       **opts: Any) -> Any:

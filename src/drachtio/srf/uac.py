@@ -92,7 +92,7 @@ def _call_hook(fn: Callable[..., Any] | None, *args: Any) -> None:
     except Exception:
         log.exception("create_uac progress callback raised")
         return
-    if inspect.isawaitable(out):
+    if out is not None and inspect.isawaitable(out):
         spawn(out, name="create_uac-callback")
 
 
@@ -130,7 +130,36 @@ async def create_uac(
     uri = normalize_uri(uri, called_number)
     if proxy:
         proxy = normalize_uri(proxy)
-    hdrs = normalize_headers(headers)
+    return await _create_uac(
+        srf, uri, normalize_headers(headers), local_sdp=local_sdp,
+        calling_number=calling_number, calling_name=calling_name, method=method, auth=auth,
+        proxy=proxy, follow_redirects=follow_redirects,
+        keep_uri_on_redirect=keep_uri_on_redirect, no_ack=no_ack, on_request=on_request,
+        on_provisional=on_provisional, dialog_state_emitter=dialog_state_emitter, agent=agent,
+    )
+
+
+async def _create_uac(
+    srf: Srf,
+    uri: str,
+    hdrs: list[tuple[str, str]],
+    *,
+    local_sdp: LocalSdp,
+    calling_number: str | None,
+    calling_name: str | None,
+    method: str,
+    auth: Any,
+    proxy: str | None,
+    follow_redirects: bool,
+    keep_uri_on_redirect: bool,
+    no_ack: bool,
+    on_request: Callable[[Request], Any] | None,
+    on_provisional: Callable[[IncomingResponse], Any] | None,
+    dialog_state_emitter: StateEmitter | None,
+    agent: Agent | None,
+) -> Dialog | PendingAck:
+    """``create_uac`` once its arguments are checked: ``uri`` and ``proxy`` normalized,
+    ``hdrs`` normalized (and ours: appended to). ``create_b2bua`` enters here."""
     if calling_number:
         scheme = "sips" if uri.lower().startswith("sips:") else "sip"
         addr = f"{scheme}:{calling_number}@localhost"
@@ -140,7 +169,8 @@ async def create_uac(
             hdrs.append(("From", from_value))
         if not names & {"contact", "m"}:
             hdrs.append(("Contact", f"<{addr}>"))
-    sdp = await resolve_sdp(local_sdp)
+    sdp = local_sdp if local_sdp is None or isinstance(local_sdp, str) else (
+        await resolve_sdp(local_sdp))
     is_3pcc = not sdp and method == "INVITE"
     if sdp and not any(n.lower() in ("content-type", "c") for n, _ in hdrs):
         hdrs.append(("Content-Type", "application/sdp"))

@@ -113,8 +113,13 @@ class FrameDecoder:
 
     def feed(self, data: bytes) -> list[ControlMessage]:
         buf = self._buf
-        buf += data
-        n = len(buf)
+        src: bytes | bytearray
+        if buf:
+            buf += data
+            src = buf
+        else:  # nothing pending (the usual case): read the frames from data, copy no bytes
+            src = data
+        n = len(src)
         if n < self._need:  # still inside a frame whose length we know: nothing to do
             return []
         out: list[ControlMessage] = []
@@ -122,19 +127,19 @@ class FrameDecoder:
         max_digits = self._max_digits
         try:
             while pos < n:
-                hash_at = buf.find(b"#", pos, min(n, pos + max_digits + 1))
+                hash_at = src.find(b"#", pos, pos + max_digits + 1)  # (end is clamped to n)
                 if hash_at < 0:
-                    if n - pos > max_digits or not buf[pos:n].isdigit():
+                    if n - pos > max_digits or not src[pos:n].isdigit():
                         raise FramingError(
-                            f"frame does not start with <length>#: {bytes(buf[pos:pos + 20])!r}"
+                            f"frame does not start with <length>#: {bytes(src[pos:pos + 20])!r}"
                         )
-                    if int(buf[pos:n]) > self._max_frame:
+                    if int(src[pos:n]) > self._max_frame:
                         raise FramingError(
-                            f"frame of {int(buf[pos:n])}+ bytes exceeds limit {self._max_frame}"
+                            f"frame of {int(src[pos:n])}+ bytes exceeds limit {self._max_frame}"
                         )
                     self._need = 0
                     break
-                digits = buf[pos:hash_at]
+                digits = src[pos:hash_at]
                 if not digits.isdigit():
                     raise FramingError(
                         f"frame does not start with <length>#: {bytes(digits[:20])!r}"
@@ -146,8 +151,10 @@ class FrameDecoder:
                 if end > n:
                     self._need = end - pos
                     break
-                payload = buf[hash_at + 1 : end].decode("utf-8", errors="replace")
-                out.append(ControlMessage.from_payload(payload))
+                payload = src[hash_at + 1 : end].decode("utf-8", errors="replace")
+                # (ControlMessage.from_payload, inlined: this runs for every frame)
+                meta, sep, sip = payload.partition("\r\n")
+                out.append(ControlMessage(meta.split("|"), sip if sep else None))
                 pos = end
             else:
                 self._need = 0
@@ -156,6 +163,9 @@ class FrameDecoder:
             self._need = 0  # the bad bytes stay first in the buffer: every feed fails again
             raise
         finally:
-            if pos:
-                del buf[:pos]
+            if src is buf:
+                if pos:
+                    del buf[:pos]
+            elif pos < n:
+                buf += src[pos:]  # the start of a frame: kept for the next feed
         return out
