@@ -1,7 +1,7 @@
 """Identifiers and timestamps in the shapes the reference server produces.
 
 Transaction ids, message ids and Call-IDs look like UUIDs; tags and branch suffixes are 13
-random alphanumerics; the first CSeq of a new request comes from the clock; the control
+random hex digits (52 bits, RFC 3261 19.3 asks for at least 32); the first CSeq of a new request comes from the clock; the control
 protocol's time token is ``HH:MM:SS.uuuuuu`` (UTC). These run once or more per SIP message,
 so they are built to be cheap: a random per-process prefix plus a counter for UUID-shaped ids
 (unique, unguessable enough for ids that are never a security boundary).
@@ -24,8 +24,7 @@ __all__ = [
 ]
 
 _rng = random.Random(os.urandom(16))
-_ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-_choices = _rng.choices
+_bits = _rng.getrandbits
 
 _p = os.urandom(10).hex()
 _PREFIX = f"{_p[0:8]}-{_p[8:12]}-4{_p[13:16]}-{'89ab'[int(_p[16], 16) & 3]}{_p[17:20]}-"
@@ -43,11 +42,12 @@ def new_call_id() -> str:
 
 
 def new_tag() -> str:
-    return "".join(_choices(_ALNUM, k=13))
+    # one formatting of one random integer: ~10x cheaper than picking 13 characters
+    return f"{_bits(52):013x}"
 
 
 def new_branch() -> str:
-    return "z9hG4bK" + "".join(_choices(_ALNUM, k=13))
+    return f"z9hG4bK{_bits(52):013x}"
 
 
 _NTP_OFFSET = 2208988800
