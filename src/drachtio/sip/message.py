@@ -368,20 +368,19 @@ class Message:
 
     def _serialise(self) -> bytes:
         body = self._body
+        h = self._headers
         lines = [self._start_line()]
-        have_cl = False
-        for name, key, value in zip(self._headers._names, self._headers._keys,
-                                    self._headers._values, strict=True):
-            if key == "content-length":
-                if have_cl:
-                    continue
-                have_cl = True
-                value = str(len(body))
-            lines.append(f"{name}: {value}")
-        if not have_cl:
+        lines += [f"{n}: {v}" for n, v in zip(h._names, h._values, strict=True)]
+        keys = h._keys
+        if "content-length" in keys:
+            # the first one carries the body's real length; repeats are dropped
+            at = [i for i, k in enumerate(keys) if k == "content-length"]
+            lines[at[0] + 1] = f"{h._names[at[0]]}: {len(body)}"
+            for i in reversed(at[1:]):
+                del lines[i + 1]
+        else:
             lines.append(f"Content-Length: {len(body)}")
-        lines.append("")
-        lines.append("")
+        lines.append("\r\n")
         return "\r\n".join(lines).encode("utf-8", "surrogateescape") + body
 
     def __str__(self) -> str:

@@ -345,3 +345,15 @@ def test_freeze_encodes_once_until_changed() -> None:
     assert req.to_bytes() is first  # the same object: not serialised again
     req.set("Subject", "changed")
     assert b"Subject: changed" in req.to_bytes() and req.to_bytes() is not first
+
+
+def test_serialise_sets_the_first_content_length_and_drops_repeats() -> None:
+    req = Request("MESSAGE", "sip:a@b", [("Via", "SIP/2.0/UDP h;branch=z9hG4bKx"),
+                                          ("l", "99"), ("Call-ID", "x"),
+                                          ("Content-Length", "7"), ("CSeq", "1 MESSAGE")],
+                  b"hello")
+    wire = req.to_bytes()
+    head, _, body = wire.partition(b"\r\n\r\n")
+    assert body == b"hello"
+    assert head.split(b"\r\n")[1:] == [b"Via: SIP/2.0/UDP h;branch=z9hG4bKx", b"l: 5",
+                                       b"Call-ID: x", b"CSeq: 1 MESSAGE"]
