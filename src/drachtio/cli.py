@@ -83,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--secret", default="cymru",
                      help="secret for --admin-port connections (default %(default)s)")
     run.add_argument("--t1", type=int, metavar="MS", help="SIP timer T1 in ms (default 500)")
+    run.add_argument("--dns-server", action="append", dest="dns_servers", metavar="IP[:PORT]",
+                     help="name server for RFC 3263 NAPTR/SRV/A lookups (repeatable; "
+                          "default: the system's)")
     run.add_argument("-l", "--loglevel", default="info", choices=sorted(_LEVELS),
                      metavar="LEVEL", help="error, warning, info or debug (default %(default)s)")
     run.add_argument("--no-uvloop", action="store_true", help="use the stock asyncio loop")
@@ -194,6 +197,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.admin_port is not None:
         opts["admin_port"] = args.admin_port
         opts["secret"] = args.secret
+    if args.dns_servers:
+        opts["dns_servers"] = list(args.dns_servers)
     if args.t1 is not None:
         if args.t1 <= 0:
             raise CliError("--t1 must be a positive number of milliseconds")

@@ -69,6 +69,9 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert main(["run", str(none)]) == 2
     assert "no Srf" in capsys.readouterr().err
     assert main(["run", str(APP), "--contact", "bogus:uri"]) == 2
+    assert main(["run", str(APP), "--contact", "sip:127.0.0.1:0",
+                 "--dns-server", "dns.example"]) == 2
+    assert "DNS server must be an IP address" in capsys.readouterr().err
 
 
 async def test_run_serves_the_app_until_sigterm() -> None:
