@@ -544,7 +544,8 @@ class Engine:
             if t is SendMessage:
                 self._send(ct.dest, a.msg, ct.transport_error)
             elif t is DeliverResponse:
-                ct.responded = True
+                if 100 < a.msg.status < 200:
+                    ct.provisional = True
                 try:
                     if ct.relay:
                         self._uac_response(ct, a.msg, a.retransmission)
@@ -633,7 +634,7 @@ class Engine:
         """A locally generated final response for a request that got none (timeout, error)."""
         if ct.final or (ct.on_response is None and not ct.relay):
             return
-        if ct.alternates and not ct.responded and self._fail_over(ct):
+        if ct.alternates and not ct.provisional and self._fail_over(ct):
             return
         resp = stateless_response(ct.request, status, reason)
         ct.final = status
@@ -665,7 +666,8 @@ class Engine:
         return f"SIP/2.0/{local.via_transport} {local.host}:{local.port};rport;branch={branch or new_branch()}"
 
     def hop_for_uri(self, uri_text: str) -> tuple[str, str, int]:
-        """(proto, host, port) of the next hop for a URI (RFC 3263 without DNS SRV/NAPTR)."""
+        """(proto, host, port) a URI names, defaults filled in (transport, port); a host
+        name is returned as it is (``resolve_uri`` looks it up, RFC 3263)."""
         proto, host, port = _uri_hop(uri_text)
         assert self.transports is not None
         if not proto:
@@ -1118,7 +1120,7 @@ class Engine:
         if rec.dest is None and rec.resolved is None and rec.resolving is None:
             # a next hop named by DNS: look it up now, so the ACK, the BYE and requests the
             # engine sends on its own (session refresh, ACK-timeout BYE) find it resolved
-            with contextlib.suppress(DestError):
+            with contextlib.suppress(ValueError):  # an unusable target: the request says so
                 self._with_dialog_dest(rec, _ignore, _ignore)
 
     def _end_dialog(self, rec: DialogRec) -> None:
@@ -1752,8 +1754,8 @@ class Engine:
         alive = owner is not None and not owner.closed
         rec = ct.dialog
         if (status == 503 and ct.alternates and rec is None and not retrans
-                and self._fail_over(ct)):
-            return  # RFC 3263 4.3: a 503 sends the request to the next hop
+                and not ct.provisional and self._fail_over(ct)):
+            return  # RFC 3263 4.3: a 503 (as the first answer) goes to the next hop
         if method == "INVITE" and rec is None:
             # initial INVITE
             if 200 <= status < 300:

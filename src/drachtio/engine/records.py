@@ -129,9 +129,9 @@ class ClientTxn:
         "on_response",
         "on_timeout",
         "owner",
+        "provisional",
         "relay",
         "request",
-        "responded",
         "timer",
         "timer_c",
         "user",
@@ -162,7 +162,7 @@ class ClientTxn:
         #: request from the callee in that early dialog can make the dialog (RFC 3261 12.1.2)
         self.early: dict[str, Response] | None = None
         self.user: Any = None  # owner-specific context (proxy branch ...)
-        self.responded = False  # any response (a provisional included) arrived
+        self.provisional = False  # a provisional response other than 100 arrived
         #: app requests to a DNS name: the next hops to fail over to (RFC 3263 4.3)
         self.alternates: list[Dest] = []
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from drachtio.srf import Srf
+from drachtio.srf import SipError, Srf
 from drachtio.srf.errors import EngineError
 from drachtio.testing import SrfEnv, started_srf
 from drachtio.testing.dnszone import DnsZone
@@ -149,16 +149,20 @@ async def test_fail_over_on_transport_error(world: World) -> None:
 
 
 @contextlib.asynccontextmanager
-async def rejecting_app(mode: str, status: int) -> AsyncIterator[tuple[SrfEnv, list[str]]]:
-    """An app that answers every OPTIONS and INVITE with ``status``."""
+async def rejecting_app(mode: str, status: int, ring: bool = False
+                        ) -> AsyncIterator[tuple[SrfEnv, list[str]]]:
+    """An app that answers every OPTIONS and INVITE with ``status`` (after a 180 with
+    ``ring``)."""
     got: list[str] = []
     app = Srf()
 
     @app.options
     @app.invite
-    def reject(req, res):  # type: ignore[no-untyped-def]
+    async def reject(req, res):  # type: ignore[no-untyped-def]
         got.append(req.method)
-        res.send(status)
+        if ring:
+            await res.send(180)
+        await res.send(status)
 
     async with started_srf(mode, app, contacts=["sip:127.0.0.1:0;transport=udp"]) as env:
         yield env, got
@@ -189,6 +193,19 @@ async def test_invite_fails_over_on_503_then_connects(world: World) -> None:
         assert got == ["INVITE"]
         await dlg.destroy()
         assert await uas.wait(10) == 0
+
+
+async def test_no_fail_over_once_the_callee_rang(world: World) -> None:
+    """180 then 503: the first target took the call; its 503 is the answer (the second
+    target, which would say 486, is not asked)."""
+    async with rejecting_app(world.caller.mode, 503, ring=True) as (busy, got), \
+            rejecting_app(world.caller.mode, 486) as (other, other_got):
+        two_targets(world.zone, "rang.test", "udp", busy.engine.sip_port("udp"),
+                    other.engine.sip_port("udp"))
+        with pytest.raises(SipError) as err:
+            await world.caller.srf.create_uac("sip:uas@rang.test;transport=udp",
+                                              local_sdp=SDP)
+    assert err.value.status == 503 and got == ["INVITE"] and other_got == []
 
 
 async def test_fail_over_on_timeout(srf_mode: str) -> None:
