@@ -8,7 +8,7 @@ is a failure.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,14 +67,15 @@ def procs(tmp_path: Path) -> Iterator[Processes]:
 
 @pytest.fixture
 def start_engine(procs: Processes) -> Callable[..., Engine]:
-    """start_engine(config=EngineConfig(...), secret=...) -> a ready Engine."""
+    """start_engine(config=EngineConfig(...), secret=..., extra_args=[...]) -> a ready Engine."""
 
     def start(config: EngineConfig | None = None, secret: str = SECRET,
-              ready_timeout: float = 15.0) -> Engine:
+              ready_timeout: float = 15.0, extra_args: Iterable[str] = ()) -> Engine:
         # other test runs share this machine: a port found free may be taken before the
         # engine binds it, so retry with fresh ports when that is what went wrong
         for attempt in range(3):
-            engine = Engine(procs.workdir, config=config, secret=secret)
+            engine = Engine(procs.workdir, config=config, secret=secret,
+                            extra_args=extra_args)
             procs.add(engine)
             try:
                 engine.wait_ready(ready_timeout)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
 
 import pytest
 from interop_harness import Engine, EngineConfig, NodeApp, Sipp, header, sip_messages
+
+from drachtio.testing.dnszone import DnsZone
 
 pytestmark = [pytest.mark.sipp, pytest.mark.node]
 
@@ -116,3 +121,55 @@ def test_proxy_with_record_route(start_engine: Callable[..., Engine],
     b_bye = sip_messages(b_res.messages, "BYE ")[0]
     assert f"127.0.0.1:{engine.sip_port}" in (header(b_bye, "Via") or "")
     assert header(b_bye, "Route") is None
+
+
+@contextlib.contextmanager
+def dns_zone(records: dict[tuple[str, str], list[str]]) -> Iterator[DnsZone]:
+    """drachtio.testing's DnsZone on 127.0.0.1, served from a thread (these tests are
+    synchronous); records may be added while it runs."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    box: list[DnsZone] = []
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        box.append(loop.run_until_complete(DnsZone(records).start()))
+        ready.set()
+        loop.run_forever()
+        box[0].close()
+
+    thread = threading.Thread(target=serve, name="dns-zone", daemon=True)
+    thread.start()
+    assert ready.wait(5), "DNS zone did not start"
+    try:
+        yield box[0]
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
+def test_proxy_to_a_name_found_by_naptr_and_srv(start_engine: Callable[..., Engine],
+                                                start_app: Callable[..., NodeApp],
+                                                start_sipp: Callable[..., Sipp]) -> None:
+    """npm drachtio-srf's proxyRequest to ``sip:svc@voip.test``: our engine finds B through
+    NAPTR -> SRV -> A (RFC 3263) on a DNS server given with --dns-server."""
+    with dns_zone({}) as zone:
+        engine = start_engine(extra_args=["--dns-server", zone.server])
+        b = start_sipp("uas.xml")
+        zone.zone.update({
+            ("voip.test", "NAPTR"): ['10 10 "s" "SIP+D2U" "" _sip._udp.voip.test.'],
+            ("_sip._udp.voip.test", "SRV"): [f"10 0 {b.port} b.voip.test."],
+            ("b.voip.test", "A"): ["127.0.0.1"],
+        })
+        app = start_app("proxy.js", engine, dest="sip:svc@voip.test")
+        a = start_sipp("uac-proxy.xml", remote=engine.sip_target, service="b", pause_ms=300)
+        a_res = a.result()
+        assert a_res.rc == 0 and a_res.successful == 1, a_res.explain()
+        proxied = app.wait_for("proxied")
+        assert proxied["connected"] is True and proxied["finalStatus"] == 200, proxied
+        b_res = b.result(timeout=15)
+        assert b_res.rc == 0 and b_res.successful == 1, b_res.explain()
+        assert sip_messages(b_res.messages, "INVITE ")[0].startswith("INVITE sip:svc@voip.test")
+        assert zone.queries[:3] == [("voip.test", "NAPTR"), ("_sip._udp.voip.test", "SRV"),
+                                    ("b.voip.test", "A")]
