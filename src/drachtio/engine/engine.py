@@ -44,7 +44,7 @@ from drachtio.engine.msgutil import stamp_via, stateless_response
 from drachtio.engine.outbound import OutboundRouter
 from drachtio.engine.overload import LoadMonitor
 from drachtio.engine.records import ClientTxn, Dest, DialogRec, ServerTxn
-from drachtio.engine.resolver import SipResolver
+from drachtio.engine.resolver import Hop, SipResolver
 from drachtio.engine.timers import TimerHeap
 from drachtio.engine.transport import (
     LocalTransport,
@@ -696,30 +696,41 @@ class Engine:
             self.resolve_dest(proto, host, port, then, fail)
             return
         secure = proto == "tls" and uri_text.lstrip("< ").lower().startswith("sips:")
+        args = (host, port or None, proto or None, secure)
+        hops = self.resolver.resolve_cached(*args)
+        if hops is not None:  # records cached: no task, no await
+            self._use_hops(host, hops, then, fail)
+            return
 
         async def lookup() -> None:
-            assert self.transports is not None
             try:
-                hops = await self.resolver.resolve(host, port or None, proto or None, secure)
+                found = await self.resolver.resolve(*args)
             except Exception:
                 log.exception("resolving %s", host)
-                hops = []
-            for i, hop in enumerate(hops):
-                local = self.transports.select(hop.proto, hop.host)
-                if local is not None:
-                    dest = Dest(local, hop.host, hop.port)
-                    dest.alternates = tuple(Dest(local, h.host, h.port) for h in hops[i + 1:]
-                                            if h.proto == hop.proto)
-                    try:
-                        then(dest)
-                    except Exception:
-                        log.exception("error sending to %s", host)
-                    return
-            fail(f"failed to resolve {host}" if not hops
-                 else "requested protocol/transport not available")
+                found = []
+            self._use_hops(host, found, then, fail)
 
         assert self.loop is not None
         self.loop.create_task(lookup())
+
+    def _use_hops(self, host: str, hops: list[Hop], then: Callable[[Dest], None],
+                  fail: Callable[[str], None]) -> None:
+        """``then(Dest)`` for the first hop we have a transport for, the others of its
+        transport as fail-over alternates (RFC 3263 4.3); else ``fail``."""
+        assert self.transports is not None
+        for i, hop in enumerate(hops):
+            local = self.transports.select(hop.proto, hop.host)
+            if local is not None:
+                dest = Dest(local, hop.host, hop.port)
+                dest.alternates = tuple(Dest(local, h.host, h.port) for h in hops[i + 1:]
+                                        if h.proto == hop.proto)
+                try:
+                    then(dest)
+                except Exception:
+                    log.exception("error sending to %s", host)
+                return
+        fail(f"failed to resolve {host}" if not hops
+             else "requested protocol/transport not available")
 
     def resolve_dest(
         self,

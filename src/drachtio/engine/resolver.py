@@ -29,6 +29,7 @@ import socket
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import dns.asyncresolver
 import dns.exception
@@ -53,7 +54,14 @@ log = logging.getLogger("drachtio.engine")
 #: NAPTR service field -> our transport (RFC 3263 section 4.1; WebSocket is never dialled).
 NAPTR_SERVICES = {"SIP+D2U": "udp", "SIP+D2T": "tcp", "SIPS+D2T": "tls"}
 DEFAULT_PORT = {"udp": 5060, "tcp": 5060, "tls": 5061}
+#: how long a name server that did not answer is left alone
 DOWN_SECONDS = 30.0
+#: how long "no such record" is remembered, and getaddrinfo's answers (it gives no TTL)
+NEGATIVE_TTL = 30.0
+HOSTS_TTL = 30.0
+CACHE_SIZE = 4096
+#: record sets one resolution may fetch (NAPTR, a few SRV names, their targets' addresses)
+MAX_LOOKUPS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,11 +143,26 @@ def order_srv(records: Sequence[Srv], rng: random.Random | None = None) -> list[
     return out
 
 
+class _Miss(Exception):
+    """A record set the plan needs is not cached (yet, or any more)."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(kind, name)
+        self.kind = kind
+        self.name = name
+
+
 class SipResolver:
     """Resolves SIP URI hosts per RFC 3263 (see the module docstring).
 
     ``servers``: name servers as ``"ip"`` or ``"ip:port"``; None uses the system's
     (``/etc/resolv.conf``). ``protos``: the transports the engine can send on.
+
+    The rules run as one synchronous plan over a cache of record sets (kept for their TTL):
+    ``resolve_cached`` answers from the cache alone, so a request to a name seen recently
+    costs no task and no await; ``resolve`` fetches whatever the plan misses and runs it
+    again. SRV targets are ordered afresh on every call (RFC 2782's weights spread the load
+    per request, not per TTL).
     """
 
     def __init__(self, protos: Collection[str], servers: Sequence[str] | None = None,
@@ -150,6 +173,8 @@ class SipResolver:
         self.timeout = timeout
         self._down_until = 0.0
         self._getaddrinfo = getaddrinfo
+        #: (name, kind) -> (expires, records); kind is NAPTR, SRV or ADDR (its addresses)
+        self._cache: dict[tuple[str, str], tuple[float, list[Any]]] = {}
         self._resolver: dns.asyncresolver.Resolver | None
         try:
             res = dns.asyncresolver.Resolver(configure=not servers)
@@ -161,100 +186,139 @@ class SipResolver:
             res.nameservers = [parse_nameserver(s) for s in servers]
         res.lifetime = timeout
         res.timeout = timeout
-        res.cache = dns.resolver.Cache()
         self._resolver = res
 
     @property
     def dns_usable(self) -> bool:
         return self._resolver is not None and time.monotonic() >= self._down_until
 
+    def resolve_cached(self, host: str, port: int | None, proto: str | None,
+                       secure: bool = False) -> list[Hop] | None:
+        """``resolve`` from the cache alone; None when a record set is missing."""
+        try:
+            return self._plan(host, port, proto, secure)
+        except _Miss:
+            return None
+
     async def resolve(self, host: str, port: int | None, proto: str | None,
                       secure: bool = False) -> list[Hop]:
         """Every hop for a URI's host, best first (empty: the name does not resolve).
         ``port``/``proto``: as written in the URI (None when absent)."""
+        for _ in range(MAX_LOOKUPS):
+            try:
+                return self._plan(host, port, proto, secure)
+            except _Miss as miss:
+                await self._fetch(miss.kind, miss.name)
+        log.warning("resolving %s took more than %d lookups; giving up", host, MAX_LOOKUPS)
+        return []
+
+    # -- the rules (synchronous, over the cache) -----------------------------------------------
+    def _plan(self, host: str, port: int | None, proto: str | None,
+              secure: bool) -> list[Hop]:
         if port is not None or not self.dns_usable:
             chosen = proto or ("tls" if secure else "udp")
-            return await self._hosts(host, chosen, port or DEFAULT_PORT.get(chosen, 5060))
+            return self._host_hops(host, chosen, port or DEFAULT_PORT.get(chosen, 5060))
         if proto is not None:
-            hops = await self._srv(proto, srv_name(proto, host))
-            return hops or await self._hosts(host, proto, DEFAULT_PORT.get(proto, 5060))
-        naptrs = await self._query(host, "NAPTR")
-        candidates = order_naptr([r for r in naptrs if isinstance(r, Naptr)], self.protos,
-                                 secure)
+            hops = self._srv_hops(proto, srv_name(proto, host))
+            return hops or self._host_hops(host, proto, DEFAULT_PORT.get(proto, 5060))
+        candidates = order_naptr(self._records(host, "NAPTR"), self.protos, secure)
         if not candidates:  # no NAPTR records, or none for a transport of ours
             order = ("tls",) if secure else ("udp", "tcp", "tls")
             candidates = [(p, srv_name(p, host)) for p in order if p in self.protos]
         for cand_proto, name in candidates:
-            hops = await self._srv(cand_proto, name)
+            hops = self._srv_hops(cand_proto, name)
             if hops:
                 return hops
         chosen = "tls" if secure else "udp"
-        return await self._hosts(host, chosen, DEFAULT_PORT[chosen])
+        return self._host_hops(host, chosen, DEFAULT_PORT[chosen])
 
-    # -- queries ---------------------------------------------------------------------------
-    async def _srv(self, proto: str, name: str) -> list[Hop]:
-        records = [r for r in await self._query(name, "SRV") if isinstance(r, Srv)]
+    def _srv_hops(self, proto: str, name: str) -> list[Hop]:
         out: list[Hop] = []
-        for rec in order_srv(records):
-            for hop in await self._hosts(rec.target, proto, rec.port):
+        for rec in order_srv(self._records(name, "SRV")):
+            for hop in self._host_hops(rec.target, proto, rec.port):
                 if hop not in out:
                     out.append(hop)
         return out
 
-    async def _query(self, name: str, rdtype: str) -> list[DnsRecord]:
+    def _host_hops(self, host: str, proto: str, port: int) -> list[Hop]:
+        if _is_ip(host):
+            return [Hop(proto, host.strip("[]"), port)]
+        return [Hop(proto, ip, port) for ip in self._records(host, "ADDR")]
+
+    def _records(self, name: str, kind: str) -> list[Any]:
+        key = (name.lower(), kind)
+        hit = self._cache.get(key)
+        if hit is None or hit[0] <= time.monotonic():
+            raise _Miss(kind, name)
+        return hit[1]
+
+    # -- filling the cache -------------------------------------------------------------------
+    def _store(self, name: str, kind: str, records: list[Any], ttl: float) -> None:
+        if len(self._cache) >= CACHE_SIZE:
+            self._cache.clear()
+        # at least a second: a TTL of 0 must still let the resolution that asked finish
+        self._cache[(name.lower(), kind)] = (time.monotonic() + max(ttl, 1.0), records)
+
+    async def _fetch(self, kind: str, name: str) -> None:
+        if kind == "ADDR":
+            records, ttl = await self._addresses(name)
+        else:
+            records, ttl = await self._query(name, kind)
+        self._store(name, kind, records, ttl)
+
+    async def _query(self, name: str, rdtype: str) -> tuple[list[Any], float]:
+        """NAPTR/SRV/A/AAAA records of ``name`` and how long to keep them."""
         res = self._resolver
         if res is None or not self.dns_usable:
-            return []
+            return [], 0.0
         try:
             answer = await res.resolve(name, rdtype, raise_on_no_answer=False)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer, dns.resolver.NoNameservers):
-            return []
+            return [], NEGATIVE_TTL
         except (dns.exception.Timeout, dns.resolver.LifetimeTimeout, OSError) as exc:
             log.warning("DNS %s %s: %s; using getaddrinfo only for %.0f s", rdtype, name,
                         exc, DOWN_SECONDS)
             self._down_until = time.monotonic() + DOWN_SECONDS
-            return []
+            return [], 0.0
         except dns.exception.DNSException as exc:
             log.info("DNS %s %s: %s", rdtype, name, exc)
-            return []
-        out: list[DnsRecord] = []
-        for rd in answer.rrset or ():
+            return [], NEGATIVE_TTL
+        if answer.rrset is None:
+            return [], NEGATIVE_TTL
+        ttl = max(0.0, min(float(answer.rrset.ttl), answer.expiration - time.time()))
+        out: list[Any] = []
+        for rd in answer.rrset:
             if rdtype == "NAPTR":
                 out.append(Naptr(rd.order, rd.preference, _text(rd.flags), _text(rd.service),
                                  rd.replacement.to_text(omit_final_dot=True)))
-            else:
+            elif rdtype == "SRV":
                 out.append(Srv(rd.priority, rd.weight, rd.port,
                                rd.target.to_text(omit_final_dot=True)))
-        return out
+            else:
+                out.append(rd.address)
+        return out, ttl
 
-    async def _hosts(self, host: str, proto: str, port: int) -> list[Hop]:
-        if _is_ip(host):
-            return [Hop(proto, host.strip("[]"), port)]
+    async def _addresses(self, host: str) -> tuple[list[str], float]:
+        """IP addresses of a host name: from the configured name servers (A, then AAAA), or
+        from the system resolver (``getaddrinfo``, ``/etc/hosts`` first)."""
         if self.explicit and self.dns_usable:
-            ips: list[str] = []
             for rdtype in ("A", "AAAA"):
-                res = self._resolver
-                assert res is not None
-                try:
-                    answer = await res.resolve(host, rdtype, raise_on_no_answer=False)
-                except dns.exception.DNSException:
-                    continue
-                ips.extend(rd.address for rd in answer.rrset or ())
-            if ips:
-                return [Hop(proto, ip, port) for ip in ips]
+                ips, ttl = await self._query(host, rdtype)
+                if ips:
+                    return ips, ttl
         loop = asyncio.get_running_loop()
         lookup = self._getaddrinfo or loop.getaddrinfo
         try:
-            infos = await lookup(host, port, type=socket.SOCK_DGRAM)  # type: ignore[misc]
+            infos = await lookup(host, None, type=socket.SOCK_DGRAM)  # type: ignore[misc]
         except (OSError, UnicodeError):
-            return []
+            return [], NEGATIVE_TTL
         v4 = [i for i in infos if i[0] == socket.AF_INET]
-        seen: list[Hop] = []
+        ips = []
         for info in v4 or infos:
-            hop = Hop(proto, str(info[4][0]), port)
-            if hop not in seen:
-                seen.append(hop)
-        return seen
+            ip = str(info[4][0])
+            if ip not in ips:
+                ips.append(ip)
+        return ips, HOSTS_TTL
 
 
 def _text(value: bytes | str) -> str:

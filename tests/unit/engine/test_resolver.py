@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -171,3 +172,37 @@ async def test_a_dead_name_server_is_left_alone_for_a_while() -> None:
         assert await res.resolve("localhost", None, "tcp") == [Hop("tcp", "127.0.0.1", 5060)]
     finally:
         dead.close()
+
+
+async def test_cached_resolution_is_synchronous_and_keeps_srv_weights_per_call() -> None:
+    zone = await DnsZone({
+        ("w.test", "NAPTR"): ['10 10 "s" "SIP+D2U" "" _sip._udp.w.test.'],
+        ("_sip._udp.w.test", "SRV"): ["10 50 5070 a.w.test.", "10 50 5071 b.w.test."],
+        ("a.w.test", "A"): ["127.0.0.1"], ("b.w.test", "A"): ["127.0.0.2"],
+    }).start()
+    try:
+        res = SipResolver({"udp"}, [zone.server])
+        assert res.resolve_cached("w.test", None, None) is None  # nothing cached yet
+        first = await res.resolve("w.test", None, None)
+        assert sorted(h.port for h in first) == [5070, 5071]
+        asked = len(zone.queries)
+        tops = {res.resolve_cached("w.test", None, None)[0].port  # type: ignore[index]
+                for _ in range(200)}
+        assert tops == {5070, 5071}  # equal weights: each comes first some of the time
+        assert len(zone.queries) == asked  # all from the cache
+    finally:
+        zone.close()
+
+
+async def test_cached_records_expire_with_their_ttl() -> None:
+    zone = await DnsZone({("t.test", "A"): ["127.0.0.5"]}, ttl=1).start()
+    try:
+        res = SipResolver({"udp"}, [zone.server])
+        assert await res.resolve("t.test", 5060, None) == [Hop("udp", "127.0.0.5", 5060)]
+        assert res.resolve_cached("t.test", 5060, None) == [Hop("udp", "127.0.0.5", 5060)]
+        zone.zone[("t.test", "A")] = ["127.0.0.6"]
+        await asyncio.sleep(1.1)
+        assert res.resolve_cached("t.test", 5060, None) is None
+        assert await res.resolve("t.test", 5060, None) == [Hop("udp", "127.0.0.6", 5060)]
+    finally:
+        zone.close()
