@@ -8,7 +8,15 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
-from interop_harness import Engine, EngineConfig, NodeApp, Sipp, header, sip_messages
+from interop_harness import (
+    Engine,
+    EngineConfig,
+    NodeApp,
+    Sipp,
+    SippResult,
+    header,
+    sip_messages,
+)
 
 from drachtio.testing.dnszone import DnsZone
 
@@ -96,12 +104,11 @@ def test_b2bua_passes_failure(start_engine: Callable[..., Engine],
     assert b_res.rc == 0 and b_res.successful == 1, b_res.explain()
 
 
-def test_proxy_with_record_route(start_engine: Callable[..., Engine],
-                                 start_app: Callable[..., NodeApp],
-                                 start_sipp: Callable[..., Sipp]) -> None:
-    engine = start_engine()
-    b = start_sipp("uas.xml")
-    app = start_app("proxy.js", engine, dest=f"sip:127.0.0.1:{b.port}")
+def proxy_one_call(engine: Engine, b: Sipp, dest: str, start_app: Callable[..., NodeApp],
+                   start_sipp: Callable[..., Sipp]) -> SippResult:
+    """proxy.js proxies one SIPp call (uac-proxy.xml) to ``dest``, where SIPp ``b`` answers;
+    every side succeeded. Returns B's result."""
+    app = start_app("proxy.js", engine, dest=dest)
     a = start_sipp("uac-proxy.xml", remote=engine.sip_target, service="b", pause_ms=300)
     a_res = a.result()
     assert a_res.rc == 0 and a_res.successful == 1, a_res.explain()
@@ -109,6 +116,15 @@ def test_proxy_with_record_route(start_engine: Callable[..., Engine],
     assert proxied["connected"] is True and proxied["finalStatus"] == 200, proxied
     b_res = b.result(timeout=15)
     assert b_res.rc == 0 and b_res.successful == 1, b_res.explain()
+    return b_res
+
+
+def test_proxy_with_record_route(start_engine: Callable[..., Engine],
+                                 start_app: Callable[..., NodeApp],
+                                 start_sipp: Callable[..., Sipp]) -> None:
+    engine = start_engine()
+    b = start_sipp("uas.xml")
+    b_res = proxy_one_call(engine, b, f"sip:127.0.0.1:{b.port}", start_app, start_sipp)
 
     b_invite = sip_messages(b_res.messages, "INVITE ")[0]
     rr = header(b_invite, "Record-Route") or ""
@@ -162,14 +178,7 @@ def test_proxy_to_a_name_found_by_naptr_and_srv(start_engine: Callable[..., Engi
             ("_sip._udp.voip.test", "SRV"): [f"10 0 {b.port} b.voip.test."],
             ("b.voip.test", "A"): ["127.0.0.1"],
         })
-        app = start_app("proxy.js", engine, dest="sip:svc@voip.test")
-        a = start_sipp("uac-proxy.xml", remote=engine.sip_target, service="b", pause_ms=300)
-        a_res = a.result()
-        assert a_res.rc == 0 and a_res.successful == 1, a_res.explain()
-        proxied = app.wait_for("proxied")
-        assert proxied["connected"] is True and proxied["finalStatus"] == 200, proxied
-        b_res = b.result(timeout=15)
-        assert b_res.rc == 0 and b_res.successful == 1, b_res.explain()
+        b_res = proxy_one_call(engine, b, "sip:svc@voip.test", start_app, start_sipp)
         assert sip_messages(b_res.messages, "INVITE ")[0].startswith("INVITE sip:svc@voip.test")
         assert zone.queries[:3] == [("voip.test", "NAPTR"), ("_sip._udp.voip.test", "SRV"),
                                     ("b.voip.test", "A")]
