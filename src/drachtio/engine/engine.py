@@ -14,7 +14,6 @@ malformed requests, 2xx retransmission until ACK (and BYE on ACK timeout).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import random
@@ -1128,11 +1127,6 @@ class Engine:
         cur = self.dialogs_by_id.get(rec.id)
         if cur is None or cur.terminated or not cur.dialog.confirmed or rec.dialog.confirmed:
             self.dialogs_by_id[rec.id] = rec
-        if rec.dest is None and rec.resolved is None and rec.resolving is None:
-            # a next hop named by DNS: look it up now, so the ACK, the BYE and requests the
-            # engine sends on its own (session refresh, ACK-timeout BYE) find it resolved
-            with contextlib.suppress(ValueError):  # an unusable target: the request says so
-                self._with_dialog_dest(rec, _ignore, _ignore)
 
     def _end_dialog(self, rec: DialogRec) -> None:
         if rec.terminated:
@@ -1309,24 +1303,28 @@ class Engine:
         """Hang up a dialog on our own (ACK timeout, CANCEL race) and tell its app."""
         if rec.terminated:
             return
-        try:
-            dest = self._dialog_dest(rec)
-        except DestError as exc:
-            log.warning("cannot send BYE for %s: %s", rec.id, exc)
+
+        def go(dest: Dest) -> None:
+            if rec.terminated:  # (a second reason to hang up came while resolving)
+                return
+            app = AppSip(False, method="BYE", uri="sip:placeholder", known=[("Reason", reason)])
+            bye = build_in_dialog_request(
+                rec.dialog, app, via=self._via_for(dest.local), hostport=dest.local.hostport,
+                proto=dest.local.proto)
+            data = bye.freeze()
             self._end_dialog(rec)
-            return
-        app = AppSip(False, method="BYE", uri="sip:placeholder", known=[("Reason", reason)])
-        bye = build_in_dialog_request(
-            rec.dialog, app, via=self._via_for(dest.local), hostport=dest.local.hostport,
-            proto=dest.local.proto)
-        data = bye.freeze()
-        self._end_dialog(rec)
-        self._start_client(bye, dest)
-        owner = rec.owner
-        if owner is not None and not owner.closed:
-            owner.send(frames.sip_in_dialog(data, "application", dest.proto, dest.host,
-                                            dest.port, "unsolicited", rec.id, bye))
-        self._cdr("stop", "application", bye, cdr_reason)
+            self._start_client(bye, dest)
+            owner = rec.owner
+            if owner is not None and not owner.closed:
+                owner.send(frames.sip_in_dialog(data, "application", dest.proto, dest.host,
+                                                dest.port, "unsolicited", rec.id, bye))
+            self._cdr("stop", "application", bye, cdr_reason)
+
+        def fail(why: str) -> None:
+            log.warning("cannot send BYE for %s: %s", rec.id, why)
+            self._end_dialog(rec)
+
+        self._with_dialog_dest(rec, go, fail)
 
     # reliable provisional responses (UAS, RFC 3262) ----------------------------------------
 
@@ -1943,10 +1941,11 @@ class Engine:
         return None
 
     def _auto_ack_and_bye(self, rec: DialogRec, why: str) -> None:
-        try:
-            dest = self._dialog_dest(rec)
-        except DestError:
-            self._end_dialog(rec)
+        self._with_dialog_dest(rec, lambda dest: self._ack_and_bye(rec, why, dest),
+                               lambda _: self._end_dialog(rec))
+
+    def _ack_and_bye(self, rec: DialogRec, why: str, dest: Dest) -> None:
+        if rec.terminated:
             return
         ack = build_in_dialog_request(rec.dialog, AppSip(False, method="ACK", uri=""),
                                       via=self._via_for(dest.local), hostport=dest.local.hostport,
@@ -2105,10 +2104,6 @@ class _RelProv:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-
-
-def _ignore(_: object) -> None:
-    return None
 
 
 def _initial_rseq() -> int:

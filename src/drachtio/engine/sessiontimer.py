@@ -22,7 +22,7 @@ from drachtio.sip import Request, Response, SessionExpires, SipParseError
 
 if TYPE_CHECKING:
     from drachtio.engine.engine import Engine
-    from drachtio.engine.records import ClientTxn, DialogRec
+    from drachtio.engine.records import ClientTxn, Dest, DialogRec
 
 __all__ = ["MIN_SE", "REASON_SESSION_EXPIRED", "SessionTimers"]
 
@@ -122,10 +122,15 @@ class SessionTimers:
         if rec.pending_invite is not None:  # the app is re-INVITEing: that refreshes
             self.arm(rec, rec.st_delta, True)
             return
-        try:
-            dest = eng._dialog_dest(rec)
-        except ValueError:
-            self._expire(rec)
+        eng._with_dialog_dest(rec, lambda dest: self._send_refresh(rec, dest),
+                              lambda _: self._expire(rec))
+
+    def _send_refresh(self, rec: DialogRec, dest: Dest) -> None:
+        eng = self.engine
+        if rec.terminated:
+            return
+        if rec.pending_invite is not None:  # the app re-INVITEd while the hop was resolved
+            self.arm(rec, rec.st_delta, True)
             return
         local = dest.local
         known = [("Session-Expires", f"{int(rec.st_delta)};refresher=uac"),
@@ -145,6 +150,26 @@ class SessionTimers:
         ct.dialog = rec
         rec.pending_invite = ct
 
+    def _ack_refresh(self, rec: DialogRec, ct: ClientTxn, resp: Response, dest: Dest) -> None:
+        eng = self.engine
+        if rec.terminated:
+            return
+        try:
+            ack = build_in_dialog_request(
+                rec.dialog, AppSip(False, method="ACK", uri=""),
+                via=eng._via_for(dest.local), hostport=dest.local.hostport,
+                proto=dest.local.proto)
+        except ValueError:
+            self._expire(rec)
+            return
+        ack.freeze()
+        rec.ack = ack
+        rec.ack_dest = dest
+        eng._send(dest, ack)
+        self.after_2xx(rec, ct.request, resp, we_sent_request=True)
+        if rec.st_timer is None:  # the 2xx dropped Session-Expires: keep refreshing
+            self.arm(rec, rec.st_delta, True)
+
     def _refresh_response(self, rec: DialogRec, ct: ClientTxn, resp: Response, retrans: bool) -> None:
         eng = self.engine
         status = resp.status
@@ -158,23 +183,9 @@ class SessionTimers:
             if rec.ack is not None and retrans and rec.ack_dest is not None:
                 eng._send(rec.ack_dest, rec.ack)
                 return
-            rec.dialog.receive_response(resp)
-            try:
-                dest = eng._dialog_dest(rec)
-                ack = build_in_dialog_request(
-                    rec.dialog, AppSip(False, method="ACK", uri=""),
-                    via=eng._via_for(dest.local), hostport=dest.local.hostport,
-                    proto=dest.local.proto)
-            except ValueError:
-                self._expire(rec)
-                return
-            ack.freeze()
-            rec.ack = ack
-            rec.ack_dest = dest
-            eng._send(dest, ack)
-            self.after_2xx(rec, ct.request, resp, we_sent_request=True)
-            if rec.st_timer is None:  # the 2xx dropped Session-Expires: keep refreshing
-                self.arm(rec, rec.st_delta, True)
+            rec.dialog.receive_response(resp)  # (a target refresh may change the next hop)
+            eng._with_dialog_dest(rec, lambda dest: self._ack_refresh(rec, ct, resp, dest),
+                                  lambda _: self._expire(rec))
         elif status == 491:
             self.arm(rec, rec.st_delta, True)
         else:

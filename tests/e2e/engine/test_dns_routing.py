@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -267,3 +268,32 @@ async def test_proxy_branch_fails_over(world: World, first: str) -> None:
     assert results and results[0].connected and results[0].final_status == 200
     assert world.seen == [(proto, "sip:svc@pfo.test")]
     assert got == (["OPTIONS"] if first == "503" else [])
+
+
+async def test_in_dialog_requests_to_an_unresolvable_contact_are_refused(
+        make_engine: Callable[..., Any], make_app: Callable[..., Any], peer: Any) -> None:
+    """The callee's Contact names a host no DNS knows: the app's ACK and BYE wait on one
+    lookup (one query), and each is refused with the reason."""
+    zone = await DnsZone({}).start()
+    try:
+        engine = await make_engine(dns_servers=[zone.server])
+        app = await make_app(engine)
+        port = engine.sip_port()
+        r = await app.call(["sip", "", ""], f"INVITE sip:callee@127.0.0.1:{peer.port} SIP/2.0"
+                                            f"\r\nContact: <sip:app@localhost>\r\n\r\n{SDP}")
+        assert r.tokens[3] == "OK", r.tokens
+        inv = await peer.recv()
+        peer.send(inv.create_response(200, to_tag="rt", headers=[
+            ("Contact", "<sip:callee@nowhere.test:5999>"),
+            ("Content-Type", "application/sdp")], body=SDP.encode()).to_bytes(), port)
+        ev = await app.next("sip")
+        did = ev.tokens[9]
+        assert ev.sip.startswith("SIP/2.0 200") and did
+        ack, bye = (asyncio.ensure_future(app.call(["sip", "", did], f"{m} {inv.uri} SIP/2.0"
+                                                                      "\r\n\r\n"))
+                    for m in ("ACK", "BYE"))
+        for r in (await ack, await bye):
+            assert r.tokens[3:5] == ["NOK", "failed to resolve nowhere.test"], r.tokens
+        assert zone.queries.count(("nowhere.test", "A")) == 1
+    finally:
+        zone.close()
