@@ -543,8 +543,8 @@ class Engine:
             if t is SendMessage:
                 self._send(ct.dest, a.msg, ct.transport_error)
             elif t is DeliverResponse:
-                if 100 < a.msg.status < 200:
-                    ct.provisional = True
+                if ct.alternates and 100 < a.msg.status < 200:
+                    ct.provisional = True  # (only fail-over asks)
                 try:
                     if ct.relay:
                         self._uac_response(ct, a.msg, a.retransmission)
@@ -667,7 +667,9 @@ class Engine:
     def hop_for_uri(self, uri_text: str) -> tuple[str, str, int]:
         """(proto, host, port) a URI names, defaults filled in (transport, port); a host
         name is returned as it is (``resolve_uri`` looks it up, RFC 3263)."""
-        proto, host, port = _uri_hop(uri_text)
+        return self._with_defaults(*_uri_hop(uri_text))
+
+    def _with_defaults(self, proto: str, host: str, port: int) -> tuple[str, str, int]:
         assert self.transports is not None
         if not proto:
             proto = "udp" if self.transports.has_proto("udp") else "tcp"
@@ -691,8 +693,7 @@ class Engine:
         (NAPTR, SRV, A/AAAA; ``resolver.py``). ``uri_text`` must have passed ``hop_for_uri``."""
         proto, host, port = _uri_hop(uri_text)
         if is_ip(host):
-            proto, host, port = self.hop_for_uri(uri_text)
-            self.resolve_dest(proto, host, port, then, fail)
+            self.resolve_dest(*self._with_defaults(proto, host, port), then, fail)
             return
         secure = proto == "tls" and uri_text.lstrip("< ").lower().startswith("sips:")
         args = (host, port or None, proto or None, secure)
@@ -714,22 +715,19 @@ class Engine:
 
     def _use_hops(self, host: str, hops: list[Hop], then: Callable[[Dest], None],
                   fail: Callable[[str], None]) -> None:
-        """``then(Dest)`` for the first hop we have a transport for, the others of its
-        transport as fail-over alternates (RFC 3263 4.3); else ``fail``."""
+        """``then(Dest)`` for the first hop, the others (all of its transport: the resolver
+        only returns hops of transports we have) as fail-over alternates (RFC 3263 4.3)."""
         assert self.transports is not None
-        for i, hop in enumerate(hops):
-            local = self.transports.select(hop.proto, hop.host)
-            if local is not None:
-                dest = Dest(local, hop.host, hop.port)
-                dest.alternates = tuple(Dest(local, h.host, h.port) for h in hops[i + 1:]
-                                        if h.proto == hop.proto)
-                try:
-                    then(dest)
-                except Exception:
-                    log.exception("error sending to %s", host)
-                return
-        fail(f"failed to resolve {host}" if not hops
-             else "requested protocol/transport not available")
+        local = self.transports.select(hops[0].proto, hops[0].host) if hops else None
+        if local is None:
+            fail(f"failed to resolve {host}")
+            return
+        dest = Dest(local, hops[0].host, hops[0].port)
+        dest.alternates = tuple(Dest(local, h.host, h.port) for h in hops[1:])
+        try:
+            then(dest)
+        except Exception:
+            log.exception("error sending to %s", host)
 
     def resolve_dest(
         self,

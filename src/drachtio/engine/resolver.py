@@ -60,8 +60,9 @@ DOWN_SECONDS = 30.0
 NEGATIVE_TTL = 30.0
 HOSTS_TTL = 30.0
 CACHE_SIZE = 4096
-#: record sets one resolution may fetch (NAPTR, a few SRV names, their targets' addresses)
-MAX_LOOKUPS = 32
+#: a bound on the record sets one resolution fetches (each is kept at least 1 s, so a
+#: resolution settles; this only stops one that would not, e.g. a cache cleared meanwhile)
+MAX_LOOKUPS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,8 +203,8 @@ class SipResolver:
 
     async def resolve(self, host: str, port: int | None, proto: str | None,
                       secure: bool = False) -> list[Hop]:
-        """Every hop for a URI's host, best first (empty: the name does not resolve).
-        ``port``/``proto``: as written in the URI (None when absent)."""
+        """Every hop for a URI's host, best first, all of one transport (empty: the name
+        does not resolve). ``port``/``proto``: as written in the URI (None when absent)."""
         for _ in range(MAX_LOOKUPS):
             try:
                 return self._plan(host, port, proto, secure)
@@ -216,7 +217,7 @@ class SipResolver:
     def _plan(self, host: str, port: int | None, proto: str | None,
               secure: bool) -> list[Hop]:
         if port is not None or not self.dns_usable:
-            chosen = proto or ("tls" if secure else "udp")
+            chosen = proto or self._default_proto(secure)
             return self._host_hops(host, chosen, port or DEFAULT_PORT.get(chosen, 5060))
         if proto is not None:
             hops = self._srv_hops(proto, srv_name(proto, host))
@@ -229,8 +230,14 @@ class SipResolver:
             hops = self._srv_hops(cand_proto, name)
             if hops:
                 return hops
-        chosen = "tls" if secure else "udp"
+        chosen = self._default_proto(secure)
         return self._host_hops(host, chosen, DEFAULT_PORT[chosen])
+
+    def _default_proto(self, secure: bool) -> str:
+        """TLS for sips; else UDP, or TCP on an engine without UDP."""
+        if secure:
+            return "tls"
+        return "udp" if "udp" in self.protos or not self.protos else "tcp"
 
     def _srv_hops(self, proto: str, name: str) -> list[Hop]:
         out: list[Hop] = []

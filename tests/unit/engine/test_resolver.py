@@ -206,3 +206,39 @@ async def test_cached_records_expire_with_their_ttl() -> None:
         assert await res.resolve("t.test", 5060, None) == [Hop("udp", "127.0.0.6", 5060)]
     finally:
         zone.close()
+
+
+async def test_default_transport_follows_the_engines() -> None:
+    zone = await DnsZone({("plain.test", "A"): ["127.0.0.30"]}).start()
+    try:
+        tcp_only = SipResolver({"tcp"}, [zone.server])
+        assert await tcp_only.resolve("plain.test", None, None) == [
+            Hop("tcp", "127.0.0.30", 5060)]
+        assert await tcp_only.resolve("plain.test", 5080, None) == [
+            Hop("tcp", "127.0.0.30", 5080)]
+    finally:
+        zone.close()
+
+
+async def test_many_srv_targets_all_resolve() -> None:
+    targets = {(f"h{i}.many.test", "A"): [f"127.0.1.{i}"] for i in range(40)}
+    zone = await DnsZone({("_sip._udp.many.test", "SRV"): [
+        f"{i} 0 {5000 + i} h{i}.many.test." for i in range(40)], **targets}).start()
+    try:
+        hops = await SipResolver({"udp"}, [zone.server]).resolve("many.test", None, "udp")
+        assert [h.port for h in hops] == list(range(5000, 5040))
+    finally:
+        zone.close()
+
+
+async def test_a_resolution_that_never_settles_gives_up(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import drachtio.engine.resolver as resolver_mod
+
+    monkeypatch.setattr(resolver_mod, "MAX_LOOKUPS", 2)  # NAPTR, SRV... then no budget left
+    zone = await DnsZone(ZONE).start()
+    try:
+        assert await SipResolver({"udp"}, [zone.server]).resolve("voip.test", None, None) == []
+        assert "giving up" in caplog.text
+    finally:
+        zone.close()
