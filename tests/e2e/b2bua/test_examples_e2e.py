@@ -3,33 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from types import ModuleType
 
 import pytest
-from srf_e2e_util import HOST, REPO, SECRET, Sipp, wait_for
+from srf_e2e_util import (  # remote_srf_mode: these examples run in remote mode only
+    HOST,
+    SECRET,
+    Sipp,
+    example,
+    remote_srf_mode,  # noqa: F401
+    wait_for,
+)
 
 from drachtio.engine import Engine
 from drachtio.srf import Srf
 
 MkSipp = Callable[..., Sipp]
-
-
-@pytest.fixture
-def srf_mode() -> str:
-    """The examples take --host/--port (or connect() themselves): remote mode only."""
-    return "remote"
-
-
-def example(name: str) -> ModuleType:
-    path = REPO / "examples" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"b2bua_example_{name}", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture

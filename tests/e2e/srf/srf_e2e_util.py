@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 import shutil
 import socket
@@ -16,6 +17,7 @@ import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -215,3 +217,23 @@ def sipp(tmp_path: Path) -> object:
         return Sipp(scenario, tmp_path, **kw)  # type: ignore[arg-type]
 
     return make
+
+
+# -- the examples/ modules (they take --host/--port or connect() themselves) -----------------
+
+
+def example(name: str) -> ModuleType:
+    """``examples/<name>.py`` loaded as a module (a fresh one per call)."""
+    path = REPO / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"e2e_example_{name}", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(name="srf_mode")
+def remote_srf_mode() -> str:
+    """``srf_mode`` for a module that imports this: remote only (the examples connect over
+    TCP themselves)."""
+    return "remote"

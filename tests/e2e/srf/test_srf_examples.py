@@ -3,33 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import sys
 from collections.abc import Callable
-from types import ModuleType
 
 import pytest
-from srf_e2e_util import HOST, REPO, SECRET, Sipp
+from srf_e2e_util import (  # remote_srf_mode: these examples run in remote mode only
+    HOST,
+    REPO,
+    SECRET,
+    Sipp,
+    example,
+    remote_srf_mode,  # noqa: F401
+)
 
 from drachtio.engine import Engine
 from drachtio.srf import Srf
 
 MkSipp = Callable[..., Sipp]
-
-
-@pytest.fixture
-def srf_mode() -> str:
-    """The examples take --host/--port (or connect() themselves): remote mode only."""
-    return "remote"
-
-
-def example(name: str) -> ModuleType:
-    path = REPO / "examples" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"srf_example_{name}", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 async def _connect(app: Srf, engine: Engine) -> Srf:
