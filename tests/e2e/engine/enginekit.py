@@ -237,4 +237,28 @@ def invite(peer_port: int, engine_port: int, *, call_id: str = "call-1@test",
     )
 
 
+async def deliver_invite(app: AppClient, peer: UdpPeer, port: int, inv: str, *,
+                         trying: bool = False) -> str:
+    """``peer`` sends ``inv`` to the engine on ``port``; returns the transaction id of the
+    request frame ``app`` receives. The engine's first answer (100 Trying) is read; with
+    ``trying`` it must be that."""
+    peer.send(inv, port)
+    first = await peer.recv()
+    if trying:
+        assert isinstance(first, Response) and first.status == 100, first
+    ev = await app.next("sip")
+    return ev.tokens[8]
+
+
+async def invite_peer(app: AppClient, peer: UdpPeer, body: str = "") -> tuple[str, Request]:
+    """``app`` sends an INVITE (``body`` as SDP) to ``peer`` through the engine; returns the
+    transaction id the engine gave it and the INVITE as ``peer`` received it."""
+    r = await app.call(["sip", "", ""], f"INVITE sip:callee@127.0.0.1:{peer.port} SIP/2.0\r\n"
+                                        f"Contact: <sip:app@localhost>\r\n\r\n{body}")
+    assert r.tokens[3] == "OK", r.tokens
+    inv = await peer.recv()
+    assert isinstance(inv, Request), inv
+    return r.tokens[10], inv
+
+
 SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from enginekit import invite_peer
 
 from drachtio.srf import SipError, Srf
 from drachtio.srf.errors import EngineError
@@ -279,10 +280,7 @@ async def test_in_dialog_requests_to_an_unresolvable_contact_are_refused(
         engine = await make_engine(dns_servers=[zone.server])
         app = await make_app(engine)
         port = engine.sip_port()
-        r = await app.call(["sip", "", ""], f"INVITE sip:callee@127.0.0.1:{peer.port} SIP/2.0"
-                                            f"\r\nContact: <sip:app@localhost>\r\n\r\n{SDP}")
-        assert r.tokens[3] == "OK", r.tokens
-        inv = await peer.recv()
+        _, inv = await invite_peer(app, peer, SDP)
         peer.send(inv.create_response(200, to_tag="rt", headers=[
             ("Contact", "<sip:callee@nowhere.test:5999>"),
             ("Content-Type", "application/sdp")], body=SDP.encode()).to_bytes(), port)

@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from enginekit import SDP, TcpPeer, invite
+from enginekit import SDP, TcpPeer, deliver_invite, invite
 from test_engine_uas import answer
 
 from drachtio.sip import Request, Response
@@ -18,10 +18,7 @@ async def test_network_cancel(engine, make_app, peer):
     app = await make_app(engine, "invite", "cdr:stop")
     port = engine.sip_port()
     inv = invite(peer.port, port, call_id="cancel-1", branch="z9hG4bKc1")
-    peer.send(inv, port)
-    assert (await peer.recv()).status == 100
-    ev = await app.next("sip")
-    txn = ev.tokens[8]
+    txn = await deliver_invite(app, peer, port, inv, trying=True)
     cancel = (f"CANCEL sip:service@127.0.0.1:{port} SIP/2.0\r\n"
               f"Via: SIP/2.0/UDP 127.0.0.1:{peer.port};branch=z9hG4bKc1\r\n"
               f"From: <sip:caller@127.0.0.1:{peer.port}>;tag=ftag1\r\n"
@@ -52,10 +49,7 @@ async def test_ack_timeout_sends_bye_and_unsolicited(make_engine, make_app, peer
     app = await make_app(engine, "invite")
     port = engine.sip_port()
     inv = invite(peer.port, port, call_id="ackto-1", body=SDP)
-    peer.send(inv, port)
-    await peer.recv()
-    ev = await app.next("sip")
-    txn = ev.tokens[8]
+    txn = await deliver_invite(app, peer, port, inv)
     r = await app.call(["sip", txn, ""], answer(txn, 200, "OK", inv, body=SDP))
     did = r.tokens[11]
     oks = 0
@@ -211,10 +205,7 @@ async def test_app_disconnect_dialog_gets_481(engine, make_app, peer):
     other = await make_app(engine, "options")
     port = engine.sip_port()
     inv = invite(peer.port, port, call_id="gone-1", body=SDP)
-    peer.send(inv, port)
-    await peer.recv()
-    ev = await app.next("sip")
-    txn = ev.tokens[8]
+    txn = await deliver_invite(app, peer, port, inv)
     await app.call(["sip", txn, ""], answer(txn, 200, "OK", inv, body=SDP))
     ok = await peer.recv()
     ack = invite(peer.port, port, method="ACK", call_id="gone-1", branch="z9hG4bKack",
@@ -249,10 +240,7 @@ async def test_reliable_provisional_and_prack(engine, make_app, peer):
     app = await make_app(engine, "invite", "prack")
     port = engine.sip_port()
     inv = invite(peer.port, port, call_id="rel-1", extra="Supported: 100rel\r\n", body=SDP)
-    peer.send(inv, port)
-    await peer.recv()
-    ev = await app.next("sip")
-    txn = ev.tokens[8]
+    txn = await deliver_invite(app, peer, port, inv)
     r = await app.call(["sip", txn, ""], answer(txn, 183, "Session Progress", inv,
                                                 "Require: 100rel", body=SDP))
     assert r.tokens[3] == "OK"
@@ -289,10 +277,7 @@ async def test_reinvite_from_network(engine, make_app, peer):
     app = await make_app(engine, "invite")
     port = engine.sip_port()
     inv = invite(peer.port, port, call_id="re-1", body=SDP)
-    peer.send(inv, port)
-    await peer.recv()
-    ev = await app.next("sip")
-    txn = ev.tokens[8]
+    txn = await deliver_invite(app, peer, port, inv)
     r = await app.call(["sip", txn, ""], answer(txn, 200, "OK", inv, body=SDP))
     did = r.tokens[11]
     ok = await peer.recv()
@@ -411,10 +396,7 @@ async def test_update_in_early_dialog_relayed(engine, make_app, peer):
     app = await make_app(engine, "invite")
     port = engine.sip_port()
     inv = invite(peer.port, port, call_id="early-1", body=SDP)
-    peer.send(inv, port)
-    await peer.recv()
-    ev = await app.next("sip")
-    txn = ev.tokens[8]
+    txn = await deliver_invite(app, peer, port, inv)
     await app.call(["sip", txn, ""], answer(txn, 180, "Ringing", inv))
     ringing = await peer.recv()
     upd = invite(peer.port, port, method="UPDATE", call_id="early-1", branch="z9hG4bKup", cseq=2,
@@ -451,10 +433,7 @@ async def test_session_timer_uas_refresh_and_expiry(make_engine, make_app, peer)
     port = engine.sip_port()
     inv = invite(peer.port, port, call_id="st-1", body=SDP,
                  extra="Supported: timer\r\nSession-Expires: 2;refresher=uas\r\n")
-    peer.send(inv, port)
-    await peer.recv()
-    ev = await app.next("sip")
-    txn = ev.tokens[8]
+    txn = await deliver_invite(app, peer, port, inv)
     r = await app.call(["sip", txn, ""], answer(txn, 200, "OK", inv, body=SDP))
     did = r.tokens[11]
     ok = await peer.recv()

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from enginekit import SDP, invite
+from enginekit import SDP, invite, invite_peer
 from test_engine_sipp import free_udp_port, run_sipp, srf_response
 from test_engine_uas import answer
 
@@ -50,12 +50,7 @@ def update_from_callee(inv: Request, peer_port: int, *, branch: str, cseq: int,
 async def test_update_in_uac_early_dialog_relayed(engine, make_app, peer):
     app = await make_app(engine)
     port = engine.sip_port()
-    r = await app.call(["sip", "", ""], f"INVITE sip:callee@127.0.0.1:{peer.port} SIP/2.0\r\n"
-                                        f"Contact: <sip:app@localhost>\r\n\r\n{SDP}")
-    assert r.tokens[3] == "OK", r.tokens
-    txn = r.tokens[10]
-    inv = await peer.recv()
-    assert isinstance(inv, Request)
+    txn, inv = await invite_peer(app, peer, SDP)
     did = f"{inv.call_id};from-tag={inv.from_.tag}"
     contact = f"<sip:callee@127.0.0.1:{peer.port}>"
     peer.send(reply(inv, 183, contact=contact), port)
@@ -102,11 +97,7 @@ async def test_update_after_failed_uac_invite_481(engine, make_app, peer):
     """The early dialog ends with the INVITE's failure: a later UPDATE in it gets 481."""
     app = await make_app(engine)
     port = engine.sip_port()
-    r = await app.call(["sip", "", ""], f"INVITE sip:callee@127.0.0.1:{peer.port} SIP/2.0\r\n"
-                                        f"Contact: <sip:app@localhost>\r\n\r\n{SDP}")
-    assert r.tokens[3] == "OK", r.tokens
-    inv = await peer.recv()
-    assert isinstance(inv, Request)
+    _, inv = await invite_peer(app, peer, SDP)
     peer.send(reply(inv, 183, contact=f"<sip:callee@127.0.0.1:{peer.port}>"), port)
     await app.next("sip")
     peer.send(reply(inv, 486), port)
@@ -124,11 +115,7 @@ async def test_update_from_unknown_fork_481(engine, make_app, peer):
     """An UPDATE whose From tag matches no provisional response creates no dialog."""
     app = await make_app(engine)
     port = engine.sip_port()
-    r = await app.call(["sip", "", ""], f"INVITE sip:callee@127.0.0.1:{peer.port} SIP/2.0\r\n"
-                                        f"Contact: <sip:app@localhost>\r\n\r\n{SDP}")
-    assert r.tokens[3] == "OK", r.tokens
-    inv = await peer.recv()
-    assert isinstance(inv, Request)
+    txn, inv = await invite_peer(app, peer, SDP)
     peer.send(reply(inv, 183, contact=f"<sip:callee@127.0.0.1:{peer.port}>"), port)
     await app.next("sip")
     peer.send(update_from_callee(inv, peer.port, branch="z9hG4bKupd3", cseq=1,
@@ -136,7 +123,7 @@ async def test_update_from_unknown_fork_481(engine, make_app, peer):
     resp = await peer.recv()
     assert resp.status == 481 and resp.cseq.method == "UPDATE"
     await app.expect_none(0.2)
-    r = await app.call(["sip", r.tokens[10], ""], f"CANCEL {inv.uri} SIP/2.0\r\n\r\n")
+    r = await app.call(["sip", txn, ""], f"CANCEL {inv.uri} SIP/2.0\r\n\r\n")
     assert r.tokens[3] == "OK", r.tokens
 
 
