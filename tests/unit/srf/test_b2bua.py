@@ -431,34 +431,31 @@ async def test_a_without_contact_is_rejected_before_b(app: Srf, engine: FakeEngi
     assert not [s for s in engine.sent if s.kind == "request"]
 
 
-async def test_failing_sdp_function_tears_b_down(app: Srf, engine: FakeEngine) -> None:
-    def broken(sdp: str) -> str:
-        raise RuntimeError("no media server")
+def _no_media_server(sdp: str) -> str:
+    raise RuntimeError("no media server")
 
-    call = Bridge(app, engine, local_sdp_a=broken)
+
+def _app_bug(uac: Dialog) -> None:
+    raise ValueError("app bug")
+
+
+@pytest.mark.parametrize(("option", "hook", "error", "message"), [
+    ("local_sdp_a", _no_media_server, RuntimeError, "no media server"),
+    ("on_finalized_uac", _app_bug, ValueError, "app bug"),
+])
+async def test_failing_hook_after_b_answers_tears_b_down(
+        app: Srf, engine: FakeEngine, option: str, hook: Any, error: type[Exception],
+        message: str) -> None:
+    call = Bridge(app, engine, **{option: hook})
     b = await call.start()
     start = len(engine.sent)
     call.answer_b(200)
-    with pytest.raises(RuntimeError, match="no media server"):
+    with pytest.raises(error, match=message):
         await call.result()
     bye = await engine.wait_request("BYE", start)
     assert bye.msg.tokens[3] == b.dialog_id
     await call.a_response(500)
     assert app.find_dialog_by_id(b.dialog_id) is None
-
-
-async def test_failing_on_finalized_uac_tears_b_down(app: Srf, engine: FakeEngine) -> None:
-    def boom(uac: Dialog) -> None:
-        raise ValueError("app bug")
-
-    call = Bridge(app, engine, on_finalized_uac=boom)
-    b = await call.start()
-    start = len(engine.sent)
-    call.answer_b(200)
-    with pytest.raises(ValueError, match="app bug"):
-        await call.result()
-    assert (await engine.wait_request("BYE", start)).msg.tokens[3] == b.dialog_id
-    await call.a_response(500)
 
 
 async def test_cancelling_the_task_cancels_b_and_answers_a(app: Srf, engine: FakeEngine
