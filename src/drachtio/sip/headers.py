@@ -1285,19 +1285,28 @@ class Headers:
         """
         text = _check_value(value)
         key = canonical_key(name)
+        if self._swap_first(key, text) is None:
+            self.append(name, text)
+            return
+        self._changed(key)
+
+    def _swap_first(self, key: str, text: str) -> str | None:
+        """Put ``text`` in place of the first value of ``key`` (the rest of a comma list
+        stays on its line); returns the old value, None when absent. Marks nothing changed:
+        callers decide (``Message.replace_top_via`` keeps the received bytes valid)."""
         try:
             i = self._keys.index(key)
         except ValueError:
-            self.append(name, text)
-            return
+            return None
         v = self._values[i]
         if key in LIST_HEADERS and "," in v:
             parts = split_list(v)
+            old = parts[0]
             parts[0] = text
             self._values[i] = ", ".join(parts)
-        else:
-            self._values[i] = text
-        self._changed(key)
+            return old
+        self._values[i] = text
+        return v
 
     def copy(self) -> Headers:
         return Headers(self)

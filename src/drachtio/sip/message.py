@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from drachtio.sip.errors import SipParseError
-from drachtio.sip.grammar import is_token, split_list
+from drachtio.sip.grammar import is_token
 from drachtio.sip.headers import (
     PARSERS,
     SINGLE_HEADERS,
@@ -342,20 +342,10 @@ class Message:
         them, so relaying it does not re-serialise the whole message (this runs for every
         request a server receives)."""
         h = self._headers
-        try:
-            i = h._keys.index("via")
-        except ValueError:
-            raise SipParseError("missing Via header", message=self) from None
-        line = h._values[i]
         new_text = str(via)
-        if "," in line:
-            parts = split_list(line)
-            old = parts[0]
-            parts[0] = new_text
-            h._values[i] = ", ".join(parts)
-        else:
-            old = line
-            h._values[i] = new_text
+        old = h._swap_first("via", new_text)
+        if old is None:
+            raise SipParseError("missing Via header", message=self)
         raw = self._raw
         if raw is not None and not h._dirty:
             old_b = old.encode("utf-8", "surrogateescape")
